@@ -1,0 +1,25 @@
+"""annsnn: convert Keras networks to spiking networks and simulate them with generated C++."""
+__version__ = "0.1.0"
+
+from .errors import (AnnsnnError, BuildError, ConversionError, DataError, EquationError, InputError,
+                     NetworkError, NumericalError, ToolchainError)
+from .neuron import Neuron
+from .network import Network
+from .population import Population
+from .projection import DenseProjection
+from .monitor import Monitor
+from . import models
+
+__all__ = [
+    "__version__", "Neuron", "Network", "Population", "DenseProjection", "Monitor", "models",
+    "AnnsnnError", "BuildError", "ConversionError", "DataError", "EquationError", "InputError",
+    "NetworkError", "NumericalError", "ToolchainError", "ANNtoSNNConverter",
+]
+
+
+def __getattr__(name):
+    # The converter imports TensorFlow lazily; keep 'import annsnn' light.
+    if name == "ANNtoSNNConverter":
+        from .conversion import ANNtoSNNConverter
+        return ANNtoSNNConverter
+    raise AttributeError(f"module 'annsnn' has no attribute '{name}'")

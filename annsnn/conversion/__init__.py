@@ -1,0 +1,1 @@
+"""ANN-to-SNN conversion."""

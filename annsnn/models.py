@@ -1,0 +1,86 @@
+"""Built-in neuron models, written in the same text syntax users write.
+
+Reference: ANNarchy's ANN-to-SNN converter (IaF and its read-out variants,
+Poisson "CPN", Izhikevich intrinsically bursting "IB", phase-shift
+oscillation "PSO"). Nothing here has a hand-written code path.
+"""
+from .neuron import Neuron
+
+#: Hidden-layer integrate-and-fire neuron, reset to vr.
+IaF = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        vr = 0.0 : population
+    """,
+    equations="dv/dt = g_exc : init=0.0, min=-2.0",
+    spike="v > vt",
+    reset="v = vr",
+    name="IaF",
+)
+
+#: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
+IaF_ReadOut = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        vr = 0.0 : population
+    """,
+    equations="""
+        dv/dt = g_exc : init=0.0, min=-2.0
+        sc = sc : init=0.0
+    """,
+    spike="v > vt",
+    reset="v = vr; sc += 1",
+    name="IaF_ReadOut",
+)
+
+#: Pure accumulator for the membrane-potential read-out: integrates its input, never spikes.
+#: Unlike the reference it has no lower bound, so v is exactly the summed input.
+IaF_Acc = Neuron(
+    equations="dv/dt = g_exc : init=0.0",
+    name="IaF_Acc",
+)
+
+#: Poisson input ("CPN"): spikes with probability rates*dt/1000 per step.
+Poisson = Neuron(
+    parameters="rates = 0.0",
+    equations="p = Uniform(0.0, 1.0) * 1000.0 / dt",
+    spike="p < rates",
+    name="Poisson",
+)
+
+#: Izhikevich intrinsically bursting input ("IB"): the input current is ``rates``.
+IB = Neuron(
+    parameters="""
+        a = 0.02 : population
+        b = 0.2 : population
+        c = -55.0 : population
+        d = 4.0 : population
+        v_thresh = 30.0 : population
+        rates = 0.0
+    """,
+    equations="""
+        dv/dt = 0.04 * v^2 + 5.0 * v + 140.0 - u + rates : init=-55.0
+        du/dt = a * (b * v - u) : init=-13.0
+    """,
+    spike="v > v_thresh",
+    reset="v = c; u += d",
+    name="IB",
+)
+
+#: Phase-shift oscillation input ("PSO"): v follows the input, the threshold is
+#: modulated by 2^-(1 + mod(t, k)).
+PSO = Neuron(
+    parameters="""
+        k = 8.0 : population
+        vt = 1.0 : population
+        rates = 0.0
+    """,
+    equations="""
+        phase = pow(2.0, -(1.0 + modulo(t, k)))
+        v = rates
+    """,
+    spike="v > vt * phase",
+    name="PSO",
+)
+
+BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, Poisson, IB, PSO)}

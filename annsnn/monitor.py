@@ -1,0 +1,113 @@
+"""Monitor: per-step recordings of population variables and spikes, for every batch item."""
+import numpy as np
+
+from .errors import NetworkError
+from annsnn.codegen.render import RECORD_FIELDS
+
+_NO_POINTER = 0
+
+
+class Monitor:
+    """Records ``variables`` of ``population`` every ``period`` steps.
+
+    ``get(name)`` returns an array of shape (records, B, n) for a variable
+    and, for ``"spike"``, a list with one ``{neuron: step array}`` dict per
+    batch item. ``neurons`` limits recording to a subset of neuron indices.
+    Recording buffers grow with each ``simulate`` call; ``reset`` empties them.
+    """
+
+    def __init__(self, network, population, variables, neurons=None, period=1):
+        if isinstance(variables, str):
+            variables = [variables]
+        variables = list(variables)
+        known = set(population.attributes()) | ({"spike"} if population.spec.spiking else set())
+        for name in variables:
+            if name not in known:
+                raise NetworkError(f"monitor: population '{population.name}' has nothing called '{name}' "
+                                   f"(recordable: {', '.join(sorted(known))})")
+            if name in population.attributes() and population.get(name).ndim == 1:
+                raise NetworkError(f"monitor: '{name}' is a population-wide parameter; read it directly")
+        if int(period) < 1:
+            raise NetworkError(f"monitor: period must be >= 1, got {period}")
+        self.network, self.population, self.variables = network, population, variables
+        self.period = int(period)
+        if neurons is None:
+            self.neurons = None
+        else:
+            self.neurons = np.asarray(neurons, dtype=np.int64).ravel()
+            if self.neurons.size == 0 or self.neurons.min() < 0 or self.neurons.max() >= population.size:
+                raise NetworkError(f"monitor: neuron indices must lie in [0, {population.size})")
+        n = population.size if self.neurons is None else len(self.neurons)
+        self.n_columns = n
+        # gather map for variables, scatter map (neuron -> column or -1) for spikes
+        self._gather = None if self.neurons is None else self.neurons.astype(np.int32)
+        if self.neurons is None:
+            self._scatter = None
+        else:
+            self._scatter = np.full(population.size, -1, dtype=np.int32)
+            self._scatter[self.neurons] = np.arange(n, dtype=np.int32)
+        self._chunks = {name: [] for name in variables}
+        self._steps = []          # network step of each record (of item 0)
+        self._recorded_steps = 0  # steps simulated since the last reset (for the period phase)
+
+    def _tasks(self, n_steps, step_offsets):
+        """Allocate this call's buffers; return task rows for the generated recorder."""
+        rows = -(-n_steps // self.period)
+        batch = self.network.batch_size
+        tasks = []
+        for name in self.variables:
+            if name == "spike":
+                chunk = np.zeros((rows, batch, self.n_columns), dtype=np.uint8)
+                source = self.population._spikes
+                counts, columns, kind = self.population._spike_counts.ctypes.data, self._scatter, 1
+            else:
+                chunk = np.full((rows, batch, self.n_columns), np.nan, dtype=np.float32)
+                source = self.population.get(name)
+                counts, columns, kind = _NO_POINTER, self._gather, 0
+            self._chunks[name].append(chunk)
+            row = dict(kind=kind, n_source=self.population.size, n_columns=self.n_columns, period=self.period,
+                       source=source.ctypes.data, counts=counts,
+                       columns=_NO_POINTER if columns is None else columns.ctypes.data, dest=chunk.ctypes.data)
+            tasks.append([row[f] for f in RECORD_FIELDS])
+        self._steps.append(step_offsets + np.arange(0, n_steps, self.period))
+        return tasks
+
+    def steps(self):
+        """The simulation step at which each record was taken."""
+        return np.concatenate(self._steps) if self._steps else np.zeros(0, dtype=np.int64)
+
+    def _data(self, name):
+        if name not in self._chunks:
+            raise NetworkError(f"monitor: '{name}' is not recorded (recorded: {', '.join(self.variables)})")
+        chunks = self._chunks[name]
+        if not chunks:
+            dtype = np.uint8 if name == "spike" else np.float32
+            return np.zeros((0, self.network.batch_size, self.n_columns), dtype=dtype)
+        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+    def get(self, name):
+        data = self._data(name)
+        if name != "spike":
+            return data
+        steps = self.steps()
+        columns = self.neurons if self.neurons is not None else np.arange(self.n_columns)
+        result = []
+        for item in range(data.shape[1]):
+            rows, cols = np.nonzero(data[:, item, :])
+            result.append({int(columns[c]): steps[rows[cols == c]] for c in np.unique(cols)})
+        return result
+
+    def spike_raster(self):
+        """(records, B, n) uint8: 1 where a neuron spiked."""
+        return self._data("spike")
+
+    def spike_counts(self):
+        """(B, n) spike counts over everything recorded."""
+        return self._data("spike").sum(axis=0, dtype=np.int64)
+
+    def reset(self):
+        self._chunks = {name: [] for name in self.variables}
+        self._steps = []
+
+    def __repr__(self):
+        return f"Monitor({self.population.name!r}, {self.variables})"

@@ -1,0 +1,243 @@
+"""Network: owns dt, batch size, seed and the objects; compiles and simulates them."""
+import logging
+import math
+import os
+
+import numpy as np
+
+from annsnn.codegen.build import build_module
+from annsnn.codegen.kernels import build_neuron_kernel
+from annsnn.codegen.render import RECORD_FIELDS, render_network
+from .errors import InputError, NetworkError, NumericalError
+from .monitor import Monitor
+from .population import Population
+from .projection import DenseProjection
+
+log = logging.getLogger("annsnn")
+
+
+def default_threads():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class Network:
+    """B independent copies of a spiking network that share their weights.
+
+    >>> net = Network(dt=1.0, batch_size=16, seed=1)
+    >>> pop = net.create(100, annsnn.models.IaF, name="hidden")
+
+    All state lives here; the generated C++ works on raw pointers into the
+    NumPy buffers of the populations, projections and monitors.
+    """
+
+    def __init__(self, dt=1.0, batch_size=1, seed=None, num_threads=None, name="network"):
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise NetworkError(f"dt must be a positive number, got {dt!r}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise NetworkError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.dt = float(dt)
+        self.batch_size = int(batch_size)
+        self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
+        self.num_threads = default_threads() if num_threads is None else max(1, int(num_threads))
+        self.name = name
+        self.populations, self.projections, self.monitors = [], [], []
+        self.build_info = None
+        self._module = None
+        self._raw = None
+        self._item_step = np.zeros(self.batch_size, dtype=np.int64)
+        self._sample_id = np.arange(self.batch_size, dtype=np.int64)
+        self._stop_step = np.full(self.batch_size, -1, dtype=np.int64)
+
+    # -- building -------------------------------------------------------------------
+    def _unique_name(self, name, prefix, existing):
+        name = name or f"{prefix}{len(existing)}"
+        if any(obj.name == name for obj in existing):
+            raise NetworkError(f"a {prefix.rstrip('_')} named '{name}' already exists in this network")
+        return name
+
+    def create(self, geometry, neuron, name=None):
+        """Add a population of ``neuron``; ``geometry`` is an int or a shape such as (28, 28, 1)."""
+        name = self._unique_name(name, "population_", self.populations)
+        pop = Population(self, len(self.populations), geometry, neuron, name)
+        self.populations.append(pop)
+        self._module = None
+        return pop
+
+    def _own(self, pop, role):
+        if not isinstance(pop, Population) or pop.network is not self:
+            raise NetworkError(f"{role} must be a population created by this network, got {pop!r}")
+
+    def connect(self, pre, post, target="exc", weights=1.0, name=None):
+        """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array."""
+        self._own(pre, "pre")
+        self._own(post, "post")
+        name = self._unique_name(name, "projection_", self.projections)
+        proj = DenseProjection(self, len(self.projections), pre, post, target, weights, name)
+        self.projections.append(proj)
+        self._module = None
+        return proj
+
+    def monitor(self, population, variables, neurons=None, period=1):
+        """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed."""
+        self._own(population, "the monitored object")
+        mon = Monitor(self, population, variables, neurons=neurons, period=period)
+        self.monitors.append(mon)
+        return mon
+
+    def get_population(self, name):
+        for pop in self.populations:
+            if pop.name == name:
+                return pop
+        raise NetworkError(f"no population named '{name}' (have: {', '.join(p.name for p in self.populations)})")
+
+    # -- compiling --------------------------------------------------------------------
+    def _buffer_fields(self):
+        fields = []
+        for pop in self.populations:
+            fields += pop.buffer_fields()
+        for proj in self.projections:
+            fields += proj.buffer_fields()
+        fields += [("item_step", "int64_t", self._item_step), ("sample_id", "int64_t", self._sample_id),
+                   ("stop_step", "int64_t", self._stop_step)]
+        return fields
+
+    def _stop_ids(self):
+        ids, counter = {}, 0
+        for pop in self.populations:
+            for text in pop.stop_conditions:
+                ids[(pop.index, text)] = counter
+                counter += 1
+        return ids
+
+    def generate(self):
+        """The generated sources, {file name: text}, without compiling them."""
+        if not self.populations:
+            raise NetworkError("the network has no populations")
+        stop_ids = self._stop_ids()
+        kernels = [build_neuron_kernel(pop.index, pop.spec, pop.size,
+                                       [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions])
+                   for pop in self.populations]
+        from annsnn import __version__
+        context = dict(
+            version=__version__, network_name=self.name, kernels=kernels,
+            buffers=[dict(name=name, ctype=ctype) for name, ctype, _ in self._buffer_fields()],
+            populations=[dict(name=p.name, neuron=p.neuron.name) for p in self.populations],
+            projections=[p.template_context() for p in self.projections],
+        )
+        return render_network(context)
+
+    def compile(self):
+        """Generate, build (or load from the cache) and bind the extension; returns BuildInfo."""
+        module, info = build_module(self.generate())
+        fields = self._buffer_fields()
+        if tuple(module.BUFFER_FIELDS) != tuple(name for name, _, _ in fields):
+            raise NetworkError("internal error: generated buffer layout does not match the network")
+        self._module, self.build_info = module, info
+        self._raw = np.array([array.ctypes.data for _, _, array in fields], dtype=np.uint64)
+        log.info("network '%s' %s in %.2f s", self.name, "compiled" if info.compiled else "loaded from cache",
+                 info.seconds)
+        return info
+
+    @property
+    def compiled(self):
+        return self._module is not None
+
+    # -- running --------------------------------------------------------------------------
+    @property
+    def sample_ids(self):
+        """Per batch item sample number; random draws depend on it, not on the batch slot."""
+        return self._sample_id
+
+    @sample_ids.setter
+    def sample_ids(self, ids):
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.shape != (self.batch_size,):
+            raise InputError(f"sample_ids must have shape ({self.batch_size},), got {ids.shape}")
+        np.copyto(self._sample_id, ids)
+
+    @property
+    def current_step(self):
+        """(B,) steps simulated by each item since the last reset."""
+        return self._item_step
+
+    @property
+    def t(self):
+        return float(self._item_step.max()) * self.dt
+
+    def _items(self, items):
+        if items is None:
+            return self.batch_size
+        if not 0 <= int(items) <= self.batch_size:
+            raise InputError(f"items must lie in [0, {self.batch_size}], got {items}")
+        return int(items)
+
+    def _run(self, n_steps, items, stop_id, check):
+        if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise InputError(f"the number of steps must be a non-negative integer, got {n_steps!r}")
+        if self._module is None:
+            self.compile()
+        n_items = self._items(items)
+        if n_steps == 0 or n_items == 0:
+            return
+        offset = int(self._item_step[0])
+        tasks = [row for mon in self.monitors for row in mon._tasks(int(n_steps), offset)]
+        tasks = np.asarray(tasks, dtype=np.int64).ravel() if tasks else np.zeros(0, dtype=np.int64)
+        fault = np.full((n_items, 4), -1, dtype=np.int64)
+        self._module.simulate(self._raw.ctypes.data, n_items, self.batch_size, int(n_steps), stop_id,
+                              self.num_threads, tasks.ctypes.data, tasks.size // len(RECORD_FIELDS), self.seed,
+                              self.dt, bool(check), fault.ctypes.data)
+        if check and (fault[:, 0] >= 0).any():
+            item = int(np.argmax(fault[:, 0] >= 0))
+            pop_index, var_index, step, neuron = (int(x) for x in fault[item])
+            pop = self.populations[pop_index]
+            variable = pop.spec.variables[var_index]
+            raise NumericalError(f"population '{pop.name}': variable '{variable}' became "
+                                 f"{pop.get(variable)[item, neuron]} at step {step} (batch item {item}, "
+                                 f"neuron {neuron})")
+
+    def simulate(self, n_steps, items=None, check=False):
+        """Run ``n_steps`` for the first ``items`` batch items (default all).
+
+        ``check=True`` stops at the first NaN/inf and raises NumericalError naming it.
+        """
+        self._run(n_steps, items, -1, check)
+
+    def simulate_until(self, max_steps, population, condition="spiked : any", items=None, check=False):
+        """Run each item until ``condition`` holds in ``population`` or ``max_steps`` pass.
+
+        ``condition`` is an expression of the population's names and ``spiked``,
+        optionally followed by ``: any`` (default) or ``: all`` over neurons.
+        Returns the (items,) steps at which each item stopped, -1 where it never did.
+        Items that stop are frozen for the rest of the call.
+        """
+        self._own(population, "population")
+        if condition not in population.stop_conditions:
+            build_neuron_kernel(population.index, population.spec, population.size, [(0, condition)])  # validate
+            population.stop_conditions.append(condition)
+            self._module = None
+        n_items = self._items(items)
+        self._stop_step[:n_items] = -1
+        stop_id = self._stop_ids()[(population.index, condition)] if self._module is not None else None
+        if stop_id is None:
+            self.compile()
+            stop_id = self._stop_ids()[(population.index, condition)]
+        self._run(max_steps, n_items, stop_id, check)
+        return self._stop_step[:n_items].copy()
+
+    def reset(self, populations=True, monitors=True):
+        """Variables to their initial values, clocks to 0, recordings emptied. Weights and parameters stay."""
+        if populations:
+            for pop in self.populations:
+                pop.reset()
+            self._item_step.fill(0)
+            self._stop_step.fill(-1)
+        if monitors:
+            for mon in self.monitors:
+                mon.reset()
+
+    def __repr__(self):
+        return (f"Network({self.name!r}, batch_size={self.batch_size}, populations={len(self.populations)}, "
+                f"projections={len(self.projections)})")

@@ -1,0 +1,34 @@
+"""Neuron: a model described as text, parsed once into a frozen spec."""
+from annsnn.codegen.parse import parse_neuron
+
+
+class Neuron:
+    """A neuron model in ANNarchy-style text.
+
+    >>> Neuron(parameters="tau = 20.0 : population",
+    ...        equations="dv/dt = (g_exc - v) / tau : init=0",
+    ...        spike="v > 1", reset="v = 0", name="LIF")
+    Neuron('LIF')
+
+    ``output`` names a variable sent to projections as a graded value every
+    step instead of spikes (analog input layers). Raises
+    :class:`annsnn.EquationError` naming the line at fault.
+    """
+
+    def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
+                 description=None):
+        self.name = name or "neuron"
+        self.parameters = parameters
+        self.equations = equations
+        self.spike = spike
+        self.reset = reset
+        self.output = output
+        self.description = description
+        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output)
+
+    @property
+    def spiking(self):
+        return self.spec.spiking
+
+    def __repr__(self):
+        return f"Neuron({self.name!r})"

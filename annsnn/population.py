@@ -1,0 +1,112 @@
+"""Population: geometry and NumPy-owned state buffers of shape (B, N)."""
+import math
+
+import numpy as np
+
+from .errors import InputError, NetworkError
+from .neuron import Neuron
+
+
+def _geometry(geometry):
+    if isinstance(geometry, (int, np.integer)):
+        geometry = (int(geometry),)
+    try:
+        geometry = tuple(int(g) for g in geometry)
+    except TypeError:
+        raise NetworkError(f"geometry must be an int or a tuple of ints, got {geometry!r}") from None
+    if not geometry or any(g <= 0 for g in geometry):
+        raise NetworkError(f"geometry must have positive sizes, got {geometry}")
+    return geometry
+
+
+class Population:
+    """A group of identical neurons, B independent copies (one per batch item).
+
+    Parameters and variables read as zero-copy views of shape (B, N), or (B,)
+    for ``: population`` parameters; assigning broadcasts a scalar, an (N,),
+    a geometry-shaped, a (B, N) or a (B, *geometry) array.
+    """
+
+    def __init__(self, network, index, geometry, neuron, name):
+        if not isinstance(neuron, Neuron):
+            raise NetworkError(f"population '{name}': neuron must be an annsnn.Neuron, got {type(neuron).__name__}")
+        spec = neuron.spec
+        batch = network.batch_size
+        geometry = _geometry(geometry)
+        size = math.prod(geometry)
+        buffers = {}
+        for param in spec.parameters:
+            shape = (batch,) if param.shared else (batch, size)
+            buffers[param.name] = np.full(shape, param.value, dtype=np.float32)
+        for name in spec.variables + spec.inputs:
+            buffers[name] = np.zeros((batch, size), dtype=np.float32)
+        state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
+                     size=size, _buffers=buffers, stop_conditions=[],
+                     _spikes=np.zeros((batch, size), dtype=np.int32),
+                     _spike_counts=np.zeros(batch, dtype=np.int32))
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.reset()
+
+    # -- attribute access --------------------------------------------------------
+    def __getattr__(self, name):
+        buffers = self.__dict__.get("_buffers", {})
+        if name in buffers:
+            return buffers[name]
+        raise AttributeError(f"population '{self.__dict__.get('name')}' has no attribute '{name}' "
+                             f"(model attributes: {', '.join(buffers)})")
+
+    def __setattr__(self, name, value):
+        if name in self._buffers:
+            self.set(name, value)
+        elif name in self.__dict__ or name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            raise AttributeError(f"population '{self.name}' has no attribute '{name}' "
+                                 f"(model attributes: {', '.join(self._buffers)})")
+
+    def attributes(self):
+        return tuple(self._buffers)
+
+    def set(self, name, value, items=None):
+        """Write a parameter or variable; ``items`` restricts it to the first n batch items."""
+        target = self._buffers[name]
+        if items is not None:
+            target = target[:items]
+        value = np.asarray(value, dtype=np.float32)
+        if np.isnan(value).any():
+            raise InputError(f"population '{self.name}': NaN written to '{name}'")
+        shared = target.ndim == 1
+        if not shared and value.ndim >= len(self.geometry) and value.shape[-len(self.geometry):] == self.geometry:
+            value = value.reshape(value.shape[:value.ndim - len(self.geometry)] + (self.size,))
+        try:
+            np.copyto(target, np.broadcast_to(value, target.shape))
+        except ValueError:
+            expected = "a scalar or (B,)" if shared else f"a scalar, ({self.size},), {self.geometry} or (B, {self.size})"
+            raise InputError(f"population '{self.name}': cannot write shape {value.shape} to '{name}' of shape "
+                             f"{target.shape}; expected {expected}") from None
+
+    def get(self, name, shaped=False):
+        """The buffer of ``name``; ``shaped=True`` views it as (B, *geometry)."""
+        buffer = self._buffers[name]
+        return buffer.reshape((buffer.shape[0],) + self.geometry) if shaped and buffer.ndim == 2 else buffer
+
+    def reset(self):
+        """Variables back to their initial values; parameters keep what was set."""
+        init = self.spec.initial_values()
+        for name in self.spec.variables + self.spec.inputs:
+            self._buffers[name].fill(init[name])
+        self._spike_counts.fill(0)
+
+    def buffer_fields(self):
+        """(field name, C type, array) in the order the generated code expects."""
+        prefix = f"pop{self.index}"
+        fields = [(f"{prefix}_{p.name}", "float", self._buffers[p.name]) for p in self.spec.shared_parameters]
+        names = [p.name for p in self.spec.neuron_parameters] + list(self.spec.variables) + list(self.spec.inputs)
+        fields += [(f"{prefix}_{n}", "float", self._buffers[n]) for n in names]
+        if self.spec.spiking:
+            fields += [(f"{prefix}_spikes", "int32_t", self._spikes), (f"{prefix}_nspikes", "int32_t", self._spike_counts)]
+        return fields
+
+    def __repr__(self):
+        return f"Population({self.name!r}, geometry={self.geometry}, neuron={self.neuron.name!r})"

@@ -1,0 +1,52 @@
+"""Projections: weights and geometry of the connections between populations."""
+import numpy as np
+
+from .errors import InputError, NetworkError
+
+
+class DenseProjection:
+    """All-to-all, event-driven: each pre spike adds its weight row to ``g_<target>`` of the post neurons.
+
+    ``w`` has shape (pre.size, post.size). A pre population whose neuron
+    declares an ``output`` variable sends that value, weighted, instead of spikes.
+    """
+    kind = "dense"
+
+    def __init__(self, network, index, pre, post, target, weights, name):
+        self.network, self.index, self.name = network, index, name
+        self.pre, self.post, self.target = pre, post, target
+        input_name = f"g_{target}"
+        if input_name not in post.spec.inputs:
+            raise NetworkError(f"projection '{name}': population '{post.name}' (neuron '{post.neuron.name}') has no "
+                               f"input '{input_name}'; its equations use: {', '.join(post.spec.inputs) or 'none'}")
+        if pre.spec.output is None and not pre.spec.spiking:
+            raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
+        self.graded = pre.spec.output
+        self._w = np.zeros((pre.size, post.size), dtype=np.float32)
+        self.w = weights
+
+    @property
+    def w(self):
+        """Weights, (pre.size, post.size) float32, shared by all batch items (zero-copy)."""
+        return self._w
+
+    @w.setter
+    def w(self, weights):
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.ndim not in (0, 2) or (weights.ndim == 2 and weights.shape != self._w.shape):
+            raise InputError(f"projection '{self.name}': weights must be a scalar or of shape "
+                             f"(pre={self.pre.size}, post={self.post.size}), got {weights.shape}")
+        if not np.isfinite(weights).all():
+            raise InputError(f"projection '{self.name}': weights contain NaN or inf")
+        np.copyto(self._w, weights)
+
+    def buffer_fields(self):
+        return [(f"proj{self.index}_w", "float", self._w)]
+
+    def template_context(self):
+        return dict(name=self.name, prefix=f"proj{self.index}", pre_name=self.pre.name, post_name=self.post.name,
+                    pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    target=f"g_{self.target}", n_pre=self.pre.size, n_post=self.post.size, graded=self.graded or "")
+
+    def __repr__(self):
+        return f"DenseProjection({self.pre.name!r} -> {self.post.name!r}, target={self.target!r})"

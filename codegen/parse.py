@@ -1,0 +1,222 @@
+"""Line grammar of neuron descriptions → :class:`NeuronSpec`.
+
+parameters:  ``tau = 20.0`` or ``vt = 1.0 : population``
+equations:   ``dv/dt = rhs : init=-65, min=-90, max=30, exponential`` or ``p = rhs``
+spike:       a condition, ``v > vt``
+reset:       ``v = c; u += d`` (newlines or ';')
+"""
+import re
+
+import sympy
+
+from annsnn.errors import EquationError
+from .integrators import INTEGRATORS
+from .spec import Equation, NeuronSpec, Parameter, ResetStatement
+from .symbols import SymbolTable, check_identifier, parse_expression
+
+MAX_STATEMENTS = 500
+_ODE_LHS = re.compile(r"d\s*([A-Za-z][A-Za-z0-9_]*)\s*/\s*dt\Z")
+_RESET_OPERATORS = ("+=", "-=", "*=", "/=", "=")
+
+
+def split_statements(text, section, *, semicolons=True):
+    """Yield (line number, statement) pairs; '#' starts a comment."""
+    if text is None:
+        return []
+    if not isinstance(text, str):
+        raise EquationError(f"expected text, got {type(text).__name__}", section=section)
+    statements = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0]
+        parts = line.split(";") if semicolons else [line]
+        for part in parts:
+            if part.strip():
+                statements.append((number, part.strip()))
+    if len(statements) > MAX_STATEMENTS:
+        raise EquationError(f"too many statements ({len(statements)}, limit {MAX_STATEMENTS})", section=section)
+    return statements
+
+
+def split_assignment(statement, operators=("=",)):
+    """Split 'lhs OP rhs' at the first top-level assignment operator."""
+    for i, char in enumerate(statement):
+        if char != "=":
+            continue
+        before = statement[i - 1] if i else ""
+        after = statement[i + 1] if i + 1 < len(statement) else ""
+        if after == "=" or before in "<>!=":
+            continue
+        if before in "+-*/" and before + "=" in operators:
+            return statement[:i - 1].strip(), before + "=", statement[i + 1:].strip()
+        if before in "+-*/":
+            raise EquationError(f"operator '{before}=' is not allowed here")
+        if "=" in operators:
+            return statement[:i].strip(), "=", statement[i + 1:].strip()
+    raise EquationError("expected an assignment 'name = expression'")
+
+
+def _split_flags(statement):
+    body, _, flags = statement.partition(":")
+    items, depth, current = [], 0, ""
+    for char in flags:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        items.append(current.strip())
+    return body.strip(), [item for item in items if item]
+
+
+def _constant(text, what):
+    expr = parse_expression(text, SymbolTable(allow_inputs=False, allow_random=False), boolean=False)
+    try:
+        value = float(expr.doit())
+    except (TypeError, ValueError):
+        raise EquationError(f"{what} must be a number, got '{text}'") from None
+    if value != value or abs(value) == float("inf"):
+        raise EquationError(f"{what} must be finite, got '{text}'")
+    return value
+
+
+class _Parser:
+    def __init__(self, name, parameters, equations, spike, reset, output):
+        self.name = name
+        self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset)
+        self.output = output
+        self.table = SymbolTable.with_builtins()
+
+    def located(self, exc, section, line=None, text=None):
+        return exc.located(model=self.name, section=section, line=line, text=text)
+
+    def run(self):
+        parameters = self.parse_parameters()
+        declared = self.declare_equations()
+        for name in [p.name for p in parameters] + [d[1] for d in declared]:
+            self.table.add(name)
+        equations = tuple(self.parse_equation(*d) for d in declared)
+        spike = self.parse_spike()
+        reset = self.parse_reset(parameters, equations)
+        if reset and spike is None:
+            raise EquationError("a reset needs a spike condition", model=self.name, section="reset")
+        if self.output is not None and self.output not in [e.name for e in equations] + [p.name for p in parameters]:
+            raise EquationError(f"output '{self.output}' is not a parameter or variable of the model",
+                                model=self.name, section="output", symbol=self.output)
+        return NeuronSpec(name=self.name, parameters=parameters, equations=equations, spike=spike,
+                          reset=reset, inputs=tuple(dict.fromkeys(self.table.inputs)),
+                          random_sites=self.table.random_sites, output=self.output)
+
+    def _check_new_name(self, name, seen, section, line, text):
+        try:
+            check_identifier(name)
+        except EquationError as exc:
+            raise self.located(exc, section, line, text) from None
+        if name in seen:
+            raise EquationError(f"'{name}' is declared twice (first on {seen[name]})", model=self.name,
+                                section=section, line=line, text=text, symbol=name)
+
+    def parse_parameters(self):
+        params, self.seen = [], {}
+        for line, statement in split_statements(self.sources["parameters"], "parameters"):
+            try:
+                body, flags = _split_flags(statement)
+                lhs, _, rhs = split_assignment(body)
+                self._check_new_name(lhs, self.seen, "parameters", line, statement)
+                shared = False
+                for flag in flags:
+                    if flag != "population":
+                        raise EquationError(f"unknown parameter flag '{flag}' (known: population)")
+                    shared = True
+                value = _constant(rhs, f"parameter '{lhs}'")
+            except EquationError as exc:
+                raise self.located(exc, "parameters", line, statement) from None
+            self.seen[lhs] = f"parameters line {line}"
+            params.append(Parameter(lhs, value, shared, line))
+        return tuple(params)
+
+    def declare_equations(self):
+        declared = []
+        for line, statement in split_statements(self.sources["equations"], "equations"):
+            try:
+                body, flags = _split_flags(statement)
+                lhs, _, rhs = split_assignment(body)
+                match = _ODE_LHS.match(lhs.replace(" ", ""))
+                kind, name = ("ode", match.group(1)) if match else ("assignment", lhs)
+                self._check_new_name(name, self.seen, "equations", line, statement)
+            except EquationError as exc:
+                raise self.located(exc, "equations", line, statement) from None
+            self.seen[name] = f"equations line {line}"
+            declared.append((kind, name, rhs, flags, line, statement))
+        return declared
+
+    def parse_equation(self, kind, name, rhs_text, flags, line, statement):
+        try:
+            rhs = parse_expression(rhs_text, self.table, boolean=False)
+            init, lower, upper, method = 0.0, None, None, "euler" if kind == "ode" else ""
+            for flag in flags:
+                key, _, value = flag.partition("=")
+                key = key.strip()
+                if key == "init" and value:
+                    init = _constant(value, f"init of '{name}'")
+                elif key in ("min", "max") and value:
+                    bound = parse_expression(value, self.table, boolean=False)
+                    lower, upper = (bound, upper) if key == "min" else (lower, bound)
+                elif key in INTEGRATORS and not value:
+                    if kind != "ode":
+                        raise EquationError(f"'{key}' applies to ODEs only")
+                    method = key
+                else:
+                    raise EquationError(f"unknown equation flag '{flag}' "
+                                        f"(known: init=, min=, max=, {', '.join(INTEGRATORS)})")
+            if method == "exponential":
+                INTEGRATORS[method].new_value(self.table.symbols[name], rhs, None, self.table.symbols["dt"])
+        except EquationError as exc:
+            raise self.located(exc, "equations", line, statement) from None
+        return Equation(name, kind, rhs, init, lower, upper, method, line, statement)
+
+    def parse_spike(self):
+        text = self.sources["spike"]
+        if text is None:
+            return None
+        statements = split_statements(text, "spike", semicolons=False)
+        if not statements:
+            return None
+        joined = " ".join(s for _, s in statements)
+        try:
+            return parse_expression(joined, self.table, boolean=True)
+        except EquationError as exc:
+            raise self.located(exc, "spike", statements[0][0], joined) from None
+
+    def parse_reset(self, parameters, equations):
+        writable = {e.name for e in equations} | {p.name for p in parameters if not p.shared}
+        shared = {p.name for p in parameters if p.shared}
+        statements = []
+        for line, statement in split_statements(self.sources["reset"], "reset"):
+            try:
+                target, op, rhs = split_assignment(statement, _RESET_OPERATORS)
+                if target in shared:
+                    raise EquationError(f"reset assigns to '{target}', a parameter marked population; "
+                                        "declare it without ': population' to change it per neuron", symbol=target)
+                if target not in writable:
+                    self.table.lookup(target)  # raises 'unknown symbol' for undeclared names
+                    raise EquationError(f"reset cannot assign to '{target}'", symbol=target)
+                expr = parse_expression(rhs, self.table, boolean=False)
+            except EquationError as exc:
+                raise self.located(exc, "reset", line, statement) from None
+            statements.append(ResetStatement(target, op, expr, line, statement))
+        return tuple(statements)
+
+
+def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None):
+    """Parse a neuron description into a :class:`NeuronSpec` (raises :class:`EquationError`)."""
+    if not isinstance(name, str) or not name.strip():
+        raise EquationError("a neuron needs a non-empty name")
+    return _Parser(name, parameters, equations, spike, reset, output).run()
+
+
+def free_names(expr):
+    """User-visible names used by an expression."""
+    return {s.name for s in expr.free_symbols} if isinstance(expr, sympy.Basic) else set()

@@ -1,0 +1,74 @@
+"""Parsed neuron models as frozen dataclasses: the typed spec that code generation reads."""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import sympy
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    shared: bool          # ": population": one value per population (and batch item)
+    line: int
+
+
+@dataclass(frozen=True)
+class Equation:
+    """An ODE (``dv/dt = rhs``) or an assignment (``p = rhs``)."""
+    name: str
+    kind: str             # "ode" | "assignment"
+    rhs: sympy.Expr
+    init: float
+    lower: Optional[sympy.Expr]
+    upper: Optional[sympy.Expr]
+    method: str           # integrator name for ODEs, "" for assignments
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ResetStatement:
+    target: str
+    operator: str         # "=", "+=", "-=", "*=", "/="
+    expr: sympy.Expr
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    name: str
+    parameters: Tuple[Parameter, ...]
+    equations: Tuple[Equation, ...]
+    spike: Optional[sympy.Basic]
+    reset: Tuple[ResetStatement, ...]
+    inputs: Tuple[str, ...]       # synaptic input variables, e.g. ("g_exc",)
+    random_sites: int             # number of Uniform/Normal call sites
+    output: Optional[str]         # variable sent as a graded value instead of spikes
+
+    @property
+    def neuron_parameters(self):
+        return tuple(p for p in self.parameters if not p.shared)
+
+    @property
+    def shared_parameters(self):
+        return tuple(p for p in self.parameters if p.shared)
+
+    @property
+    def variables(self):
+        return tuple(e.name for e in self.equations)
+
+    @property
+    def spiking(self):
+        return self.spike is not None
+
+    def attribute_names(self):
+        """Every name a Population exposes for this model."""
+        return tuple(p.name for p in self.parameters) + self.variables + self.inputs
+
+    def initial_values(self):
+        values = {p.name: p.value for p in self.parameters}
+        values.update({e.name: e.init for e in self.equations})
+        values.update({g: 0.0 for g in self.inputs})
+        return values
