@@ -38,8 +38,8 @@ class Population:
         for param in spec.parameters:
             shape = (batch,) if param.shared else (batch, size)
             buffers[param.name] = np.full(shape, param.value, dtype=np.float32)
-        for name in spec.variables + spec.inputs:
-            buffers[name] = np.zeros((batch, size), dtype=np.float32)
+        for variable in spec.variables + spec.inputs:
+            buffers[variable] = np.zeros((batch, size), dtype=np.float32)
         state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
                      size=size, _buffers=buffers, stop_conditions=[],
                      _spikes=np.zeros((batch, size), dtype=np.int32),

@@ -72,7 +72,10 @@ def _split_flags(statement):
 
 
 def _constant(text, what):
-    expr = parse_expression(text, SymbolTable(allow_inputs=False, allow_random=False), boolean=False)
+    try:
+        expr = parse_expression(text, SymbolTable(allow_inputs=False, allow_random=False), boolean=False)
+    except EquationError as exc:
+        raise EquationError(f"{what} must be a number, got '{text.strip()}' ({exc.message})") from None
     try:
         value = float(expr.doit())
     except (TypeError, ValueError):

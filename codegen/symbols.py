@@ -153,8 +153,8 @@ def _protect_keywords(text):
     """Rename Python keywords used as names so that ``ast`` accepts them."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
-        raise EquationError(f"cannot read expression: {exc}") from None
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        raise EquationError("syntax error: unbalanced brackets or unterminated text") from None
     out = []
     for tok in tokens:
         if tok.type == tokenize.NAME and keyword.iskeyword(tok.string) and tok.string not in _OPERATOR_KEYWORDS:
