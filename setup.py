@@ -14,12 +14,12 @@ setup(
     package_dir={"annsnn": "annsnn", "annsnn.codegen": "codegen", "annsnn.templates": "templates"},
     package_data={
         "annsnn.templates": ["*.j2"],
-        "annsnn": ["data/mnist/*.gz", "data/mnist/*.npz", "data/mnist/*.md", "data/models/*.keras"],
+        "annsnn": ["data/mnist/*.gz", "data/mnist/*.npz", "data/mnist/*.md", "data/models/*.keras", "data/models/*.json"],
     },
     install_requires=["numpy>=1.23", "sympy>=1.12", "jinja2>=3.0", "cython>=3.0", "filelock>=3.0", "tqdm>=4.60"],
     extras_require={
         "keras": ["tensorflow-cpu>=2.16; platform_machine=='x86_64'", "tensorflow>=2.16; platform_machine!='x86_64'",
-                  "h5py"],
+                  "h5py", "scikit-learn"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["annsnn=annsnn.cli:main"]},

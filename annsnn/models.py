@@ -83,4 +83,12 @@ PSO = Neuron(
     name="PSO",
 )
 
-BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, Poisson, IB, PSO)}
+#: Analog input ("constant"): the input value is sent, weighted, to the next layer every step.
+Constant = Neuron(
+    parameters="rates = 0.0",
+    equations="r = rates",
+    output="r",
+    name="Constant",
+)
+
+BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, Poisson, IB, PSO, Constant)}

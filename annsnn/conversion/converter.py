@@ -1,0 +1,190 @@
+"""ANNtoSNNConverter: API-compatible with ANNarchy's, built on annsnn's own Network."""
+import time
+import warnings
+
+import numpy as np
+
+from annsnn import models
+from annsnn.errors import ConversionError, InputError
+from annsnn.network import Network
+from annsnn.neuron import Neuron
+from .keras_model import load_keras, plan_layers
+from .normalization import model_based_factors
+from .readout import decide, make_readout
+
+ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, "PSO": models.PSO,
+             "constant": models.Constant}
+# Analog input is the pixel intensity itself; spiking encodings get intensity * max_f.
+UNSCALED_ENCODINGS = ("constant",)
+DEFAULT_BATCH = 256
+
+
+def _neuron_option(value, table, what):
+    if isinstance(value, Neuron):
+        return value
+    if isinstance(value, str) and value in table:
+        return table[value]
+    raise ConversionError(f"unknown {what} {value!r}; choose one of {', '.join(table)} or pass an annsnn.Neuron")
+
+
+class ANNtoSNNConverter:
+    """Convert a trained Keras network into a spiking one and classify with it.
+
+    >>> conv = ANNtoSNNConverter(input_encoding="IB", hidden_neuron="IaF", read_out="spike_count")
+    >>> net = conv.load_keras_model("mlp.keras")
+    >>> labels = conv.predict(X_test, duration_per_sample=200)
+
+    Samples are simulated B at a time through the simulator's batch dimension.
+    """
+
+    def __init__(self, input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", max_f=100.0, k=None,
+                 seed=None, num_threads=None, **unknown):
+        if unknown:
+            raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
+        self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
+        self.input_scale = 1.0 if input_encoding in UNSCALED_ENCODINGS else None
+        self.hidden_model = _neuron_option(hidden_neuron, {"IaF": models.IaF}, "hidden_neuron")
+        for model, role, needs in ((self.input_model, "input_encoding", "rates"),
+                                   (self.hidden_model, "hidden_neuron", "g_exc")):
+            if needs not in model.spec.attribute_names():
+                raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
+                                      f"{'parameter' if needs == 'rates' else 'input'}")
+        self.read_out = make_readout(read_out, k)
+        if not (np.isfinite(max_f) and max_f > 0):
+            raise ConversionError(f"max_f must be positive, got {max_f}")
+        self.max_f = float(max_f)
+        self.input_scale = self.input_scale or self.max_f
+        self.seed = seed
+        self.num_threads = num_threads
+        self.plans = self.factors = None
+        self.network = None
+        self.stop_steps = self.scores = None
+
+    # -- conversion ------------------------------------------------------------------------------
+    def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None):
+        """Read the model, normalise its weights and compile the spiking network; returns the Network.
+
+        ``directory`` is accepted for compatibility and ignored: builds go to the content-hash cache.
+        """
+        keras_model = load_keras(model)
+        plans = plan_layers(keras_model)
+        weighted = [p for p in plans if p.weights is not None]
+        self.factors = model_based_factors([p.weights for p in weighted], scale_factor)
+        self.plans, self.keras_model = plans, keras_model
+        self.batch_size = int(batch_size or DEFAULT_BATCH)
+        self.network = self._build(plans, self.batch_size)
+        started = time.perf_counter()
+        self.network.compile()
+        self.build_seconds = time.perf_counter() - started
+        if show_info:
+            print(self.summary())
+        return self.network
+
+    def _build(self, plans, batch_size):
+        net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted")
+        self.populations, self.projections, self.thresholds = [], [], []
+        factors = iter(self.factors)
+        for index, plan in enumerate(plans):
+            if plan.kind == "input":
+                pop = net.create(plan.shape, self.input_model, name=plan.name)
+            else:
+                last = index == len(plans) - 1
+                neuron = self.read_out.neuron if last else self.hidden_model
+                pop = net.create(plan.shape, neuron, name=plan.name)
+                if not last and "vt" in pop.attributes():
+                    pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
+                proj = net.connect(self.populations[-1], pop, "exc", plan.weights * next(factors),
+                                   name=f"{plan.name}_proj")
+                self.projections.append(proj)
+            self.thresholds.append(float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None)
+            self.populations.append(pop)
+        if self.read_out.stop_condition:
+            self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
+        return net
+
+    def get_annarchy_network(self):
+        """Compatibility alias: the annsnn Network."""
+        return self.network
+
+    def summary(self):
+        rows = [("layer", "type", "shape", "w mean", "w std", "w min", "w max", "factor", "vt")]
+        factors = iter(self.factors)
+        for plan, vt in zip(self.plans, self.thresholds):
+            w = plan.weights
+            stats = ("",) * 4 if w is None else tuple(f"{f(w):.4f}" for f in (np.mean, np.std, np.min, np.max))
+            factor = "" if w is None else f"{next(factors):.4f}"
+            rows.append((plan.name, plan.keras_class, str(plan.shape), *stats, factor,
+                         "" if vt is None else f"{vt:.2f}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    # -- prediction ------------------------------------------------------------------------------
+    def _prepare(self, samples):
+        if self.network is None:
+            raise ConversionError("no model loaded: call load_keras_model() first")
+        x = np.asarray(samples)
+        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+            raise InputError(f"samples must be numeric, got dtype {x.dtype}")
+        shape = self.plans[0].shape
+        size = int(np.prod(shape))
+        if x.ndim < 2:
+            raise InputError(f"samples need a leading sample axis: got shape {x.shape}, expected (n, {shape})")
+        if int(np.prod(x.shape[1:])) != size:
+            raise InputError(f"each sample must have {size} values (model input {shape}); got samples of shape "
+                             f"{x.shape[1:]} ({int(np.prod(x.shape[1:]))} values)")
+        x = x.reshape(len(x), size).astype(np.float32)
+        bad = ~np.isfinite(x).all(axis=1)
+        if bad.any():
+            raise InputError(f"{int(bad.sum())} sample(s) contain NaN or inf, first at index {int(np.argmax(bad))}")
+        if x.size and (x.max() > 1.0 or x.min() < 0.0):
+            warnings.warn(f"samples range over [{x.min():g}, {x.max():g}]; the converter expects [0, 1] and "
+                          f"multiplies them by max_f={self.max_f:g}", UserWarning, stacklevel=3)
+        return x
+
+    def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True):
+        """Class index per sample (a list of tied classes per sample if ``multiple``).
+
+        After the call, ``self.scores`` holds the (n, classes) read-out values and,
+        for early-stopping read-outs, ``self.stop_steps`` the decision step (-1: none).
+        """
+        x = self._prepare(samples)
+        if not isinstance(duration_per_sample, (int, np.integer)) or duration_per_sample < 1:
+            raise InputError(f"duration_per_sample must be a positive integer, got {duration_per_sample!r}")
+        if batch_size is not None and int(batch_size) != self.network.batch_size:
+            self.network = self._build(self.plans, int(batch_size))
+            self.network.compile()
+        net, batch = self.network, self.network.batch_size
+        inputs, outputs = self.populations[0], self.populations[-1]
+        n = len(x)
+        self.scores = np.zeros((n, outputs.size))
+        self.stop_steps = np.full(n, -1, dtype=np.int64)
+        predictions = []
+        bar = _progress(n, progress)
+        for start in range(0, n, batch):
+            chunk = x[start:start + batch]
+            items = len(chunk)
+            net.reset()
+            net.sample_ids = np.arange(start, start + batch)
+            inputs.set("rates", chunk * np.float32(self.input_scale), items=items)
+            if self.read_out.stop_condition:
+                self.stop_steps[start:start + items] = net.simulate_until(
+                    int(duration_per_sample), outputs, self.read_out.stop_condition, items=items)
+            else:
+                net.simulate(int(duration_per_sample), items=items)
+            scores = self.read_out.scores(outputs, items)
+            self.scores[start:start + items] = scores
+            predictions += decide(scores, range(start, start + items), net.seed, multiple)
+            if bar is not None:
+                bar.update(items)
+        if bar is not None:
+            bar.close()
+        return predictions
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="sample", desc="annsnn predict")

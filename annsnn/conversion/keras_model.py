@@ -1,0 +1,134 @@
+"""Keras model → a plan of spiking layers, with precise errors for what cannot be converted."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from annsnn.errors import ConversionError
+
+# Layers that do not change what a spiking network computes at inference.
+PASS_THROUGH = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
+                "AlphaDropout"}
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One spiking population (and its incoming projection) derived from a Keras layer."""
+    name: str
+    keras_class: str
+    kind: str                         # "input" | "dense"
+    shape: Tuple[int, ...]            # output shape without the batch axis
+    depth: int                        # position among the model's layers, the Input layer being 0
+    weights: Optional[np.ndarray]     # (pre, post) for dense
+    activation: str                   # "relu", "softmax", "linear"
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+
+def load_keras(model_or_path):
+    """A ``keras.Model`` from a model object or a .keras/.h5 path (errors name the file)."""
+    try:
+        import keras
+    except ImportError:
+        raise ConversionError("reading Keras models needs TensorFlow/Keras: pip install 'annsnn[keras]'") from None
+    if isinstance(model_or_path, keras.Model):
+        return model_or_path
+    if not isinstance(model_or_path, (str, Path)):
+        raise ConversionError(f"expected a path to a .keras file or a keras.Model, got {type(model_or_path).__name__}")
+    path = Path(model_or_path)
+    if not path.is_file():
+        raise ConversionError(f"model file not found: {path}")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for unreadable files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"cannot read Keras model {path}: {first}") from None
+
+
+def _activation_name(layer):
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return "linear"
+    return getattr(activation, "__name__", str(activation))
+
+
+def _input_shape(model):
+    try:
+        shape = model.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        raise ConversionError("the model has no Input layer; start it with keras.Input(shape=...) so that the "
+                              "input geometry is known") from None
+    if len(model.inputs) != 1:
+        raise ConversionError(f"the model has {len(model.inputs)} inputs; only single-input models convert")
+    shape = tuple(shape)[1:]
+    if any(s is None for s in shape):
+        raise ConversionError(f"the Input layer has an undefined size {shape}; give every dimension")
+    return tuple(int(s) for s in shape)
+
+
+def _fail(layer, problem, remedy):
+    raise ConversionError(f"layer '{layer.name}' ({type(layer).__name__}): {problem}; {remedy}")
+
+
+def plan_layers(model):
+    """Walk a sequential chain of layers and return LayerPlans, input first."""
+    input_shape = _input_shape(model)
+    layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+    plans = [LayerPlan(model.inputs[0].name if hasattr(model.inputs[0], "name") else "input",
+                       "InputLayer", "input", input_shape, 0, None, "linear")]
+    current_shape = input_shape
+    for depth, layer in enumerate(layers, start=1):
+        cls = type(layer).__name__
+        last = depth == len(layers)
+        if cls in PASS_THROUGH:
+            continue
+        if cls == "Flatten":
+            current_shape = (int(np.prod(current_shape)),)
+            continue
+        if cls in ("Activation", "ReLU"):
+            name = "relu" if cls == "ReLU" else _activation_name(layer)
+            if cls == "ReLU":
+                cfg = layer.get_config()
+                if cfg.get("max_value") is not None or cfg.get("negative_slope", 0) or cfg.get("threshold", 0):
+                    _fail(layer, "only a plain ReLU converts", "drop max_value, negative_slope and threshold")
+            previous = plans[-1]
+            if previous.kind == "input" or previous.activation != "linear":
+                _fail(layer, f"activation '{name}' does not follow a linear layer",
+                      "put activations right after Dense layers")
+            _check_activation(layer, name, last)
+            plans[-1] = LayerPlan(**{**previous.__dict__, "activation": name})
+            continue
+        if cls == "Dense":
+            if layer.use_bias:
+                _fail(layer, "has a bias", "retrain with use_bias=False (the reference converter has no biases)")
+            kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
+            if len(current_shape) != 1:
+                _fail(layer, f"receives a {len(current_shape)}-D input {current_shape}",
+                      "add a Flatten layer before it")
+            if kernel.shape[0] != current_shape[0]:
+                _fail(layer, f"expects {kernel.shape[0]} inputs but receives {current_shape[0]}", "check the model")
+            activation = _activation_name(layer)
+            _check_activation(layer, activation, last, allow_linear=True)
+            current_shape = (kernel.shape[1],)
+            plans.append(LayerPlan(layer.name, cls, "dense", current_shape, depth, kernel, activation))
+            continue
+        _fail(layer, "this layer type is not supported",
+              "supported: InputLayer, Dense, Flatten, Dropout, Activation/ReLU (relu; softmax on the last layer)")
+    if len(plans) < 2:
+        raise ConversionError("the model has no Dense layer to convert")
+    for plan in plans[1:-1]:
+        if plan.activation != "relu":
+            raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}): hidden activation must be relu, "
+                                  f"got '{plan.activation}'; spiking rates approximate ReLU only")
+    return plans
+
+
+def _check_activation(layer, name, last, allow_linear=False):
+    allowed = {"relu"} | ({"softmax", "linear"} if last else set()) | ({"linear"} if allow_linear else set())
+    if name not in allowed:
+        where = "the last layer" if last else "a hidden layer"
+        _fail(layer, f"activation '{name}' is not supported on {where}",
+              "use relu (softmax or linear are accepted on the last layer only)")

@@ -1,0 +1,48 @@
+"""Weight normalisation after Diehl et al. (2015), model-based.
+
+For each weighted layer: factor = scale / max over post neurons of the sum
+of its positive incoming weights. The default scale of the k-th converted
+layer is k + 1 (2, 3, ...), as in the reference converter.
+"""
+import numpy as np
+
+from annsnn.errors import ConversionError
+
+
+def default_scales(n_layers):
+    return [float(k + 2) for k in range(n_layers)]
+
+
+def resolve_scales(scale_factor, n_layers):
+    if scale_factor is None:
+        return default_scales(n_layers)
+    if isinstance(scale_factor, (int, float, np.integer, np.floating)):
+        scales = [float(scale_factor)] * n_layers
+    else:
+        try:
+            scales = [float(s) for s in scale_factor]
+        except (TypeError, ValueError):
+            raise ConversionError(f"scale_factor must be None, a number or a list of numbers, "
+                                  f"got {scale_factor!r}") from None
+        if len(scales) != n_layers:
+            raise ConversionError(f"scale_factor has {len(scales)} entries but the model has {n_layers} "
+                                  "converted layers")
+    if not all(np.isfinite(s) and s > 0 for s in scales):
+        raise ConversionError(f"scale factors must be positive and finite, got {scales}")
+    return scales
+
+
+def max_positive_input(weights):
+    """Largest sum of positive incoming weights over the post neurons; weights are (pre..., post)."""
+    matrix = weights.reshape(-1, weights.shape[-1])
+    return float(np.maximum(matrix, 0.0).sum(axis=0).max())
+
+
+def model_based_factors(weight_list, scale_factor=None):
+    """One factor per converted layer; ``weight_list`` holds (pre, post) arrays."""
+    scales = resolve_scales(scale_factor, len(weight_list))
+    factors = []
+    for scale, weights in zip(scales, weight_list):
+        peak = max_positive_input(weights)
+        factors.append(scale / peak if peak > 0 else 1.0)
+    return factors

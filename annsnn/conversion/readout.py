@@ -1,0 +1,51 @@
+"""Read-out modes: which output neuron to use, when to stop, how to decide."""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from annsnn import models
+from annsnn.errors import ConversionError
+from annsnn.neuron import Neuron
+
+READ_OUTS = ("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential")
+
+
+@dataclass(frozen=True)
+class ReadOut:
+    mode: str
+    neuron: Neuron
+    score: str                       # variable of the output population compared across classes
+    stop_condition: Optional[str]    # early stop (simulate_until) or None
+
+    def scores(self, population, n_items):
+        return np.array(population.get(self.score)[:n_items], dtype=np.float64)
+
+
+def make_readout(mode, k=None):
+    if mode not in READ_OUTS:
+        raise ConversionError(f"unknown read_out '{mode}'; choose one of {', '.join(READ_OUTS)}")
+    if mode == "membrane_potential":
+        return ReadOut(mode, models.IaF_Acc, "v", None)
+    if mode == "spike_count":
+        return ReadOut(mode, models.IaF_ReadOut, "sc", None)
+    if mode == "time_to_first_spike":
+        return ReadOut(mode, models.IaF_ReadOut, "sc", "spiked : any")
+    if k is None or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConversionError(f"read_out 'time_to_k_spikes' needs an integer k >= 1, got k={k!r}")
+    return ReadOut(mode, models.IaF_ReadOut, "sc", f"sc >= {int(k)} : any")
+
+
+def decide(scores, sample_ids, seed, multiple):
+    """Arg-max per row; ties broken at random from (seed, sample id), or all tied classes if multiple."""
+    result = []
+    best = scores.max(axis=1, keepdims=True)
+    for row, sample in zip(scores == best, sample_ids):
+        tied = np.flatnonzero(row)
+        if multiple:
+            result.append([int(c) for c in tied])
+        elif len(tied) == 1:
+            result.append(int(tied[0]))
+        else:
+            result.append(int(np.random.default_rng([seed, int(sample)]).choice(tied)))
+    return result
