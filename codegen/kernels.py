@@ -45,6 +45,7 @@ class NeuronKernel:
     spike: str                      # condition, "" for non-spiking models
     reset: List[str]
     uses_random: bool
+    reset_targets: List[str] = field(default_factory=list)
     stop_conditions: List[StopCondition] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
 
@@ -129,7 +130,7 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
 
     spike = printer.doprint(hoist(spec.spike)) if spec.spike is not None else ""
     reset_targets = [s.target for s in spec.reset]
-    stored = [n for n in per_neuron if n in spec.variables or n in reset_targets]
+    stored = [n for n in per_neuron if n in spec.variables]
 
     compiled_stops = []
     for index, text in stop_conditions:
@@ -139,7 +140,8 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
     hoisted = [(s.name, printer.doprint(e)) for s, e in hoist.hoisted]
     return NeuronKernel(pop_id=pop_id, prefix=prefix, size=size, shared=shared, per_neuron=per_neuron,
                         stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
-                        reset=reset, uses_random=spec.random_sites > 0, stop_conditions=compiled_stops,
+                        reset=reset, uses_random=spec.random_sites > 0,
+                        reset_targets=list(dict.fromkeys(reset_targets)), stop_conditions=compiled_stops,
                         checked=list(spec.variables))
 
 
