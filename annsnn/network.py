@@ -11,6 +11,7 @@ from annsnn.codegen.render import RECORD_FIELDS, render_network
 from .errors import InputError, NetworkError, NumericalError
 from .monitor import Monitor
 from .population import Population
+from .convolution import ConvolutionProjection, PoolingProjection
 from .projection import DenseProjection
 
 log = logging.getLogger("annsnn")
@@ -72,13 +73,28 @@ class Network:
 
     def connect(self, pre, post, target="exc", weights=1.0, name=None):
         """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array."""
+        return self._add_projection(DenseProjection, pre, post, name, target, weights)
+
+    def _add_projection(self, cls, pre, post, name, *args):
         self._own(pre, "pre")
         self._own(post, "post")
         name = self._unique_name(name, "projection_", self.projections)
-        proj = DenseProjection(self, len(self.projections), pre, post, target, weights, name)
+        proj = cls(self, len(self.projections), pre, post, *args, name)
         self.projections.append(proj)
         self._module = None
         return proj
+
+    def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None):
+        """Shared-kernel convolution between (H, W, C) populations; ``kernel`` is (KH, KW, C_in, C_out)
+        as Keras stores it. The post geometry must be the convolution's output shape."""
+        return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding)
+
+    def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
+                        padding="valid", name=None):
+        """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
+        (OH, OW, C), or (C,) for a global pooling window."""
+        return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
+                                    padding)
 
     def monitor(self, population, variables, neurons=None, period=1):
         """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed."""
@@ -232,6 +248,8 @@ class Network:
         if populations:
             for pop in self.populations:
                 pop.reset()
+            for proj in self.projections:
+                proj.reset()
             self._item_step.fill(0)
             self._stop_step.fill(-1)
         if monitors:

@@ -43,8 +43,11 @@ class DenseProjection:
     def buffer_fields(self):
         return [(f"proj{self.index}_w", "float", self._w)]
 
+    def reset(self):
+        """Dense projections keep no state besides their weights."""
+
     def template_context(self):
-        return dict(name=self.name, prefix=f"proj{self.index}", pre_name=self.pre.name, post_name=self.post.name,
+        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name, post_name=self.post.name,
                     pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
                     target=f"g_{self.target}", n_pre=self.pre.size, n_post=self.post.size, graded=self.graded or "")
 

@@ -1,0 +1,141 @@
+"""Convolution and pooling projections over channels-last (H, W, C) geometries.
+
+Both are event-driven when the pre population spikes: a spike costs the
+kernel entries (or windows) it reaches, with output channels innermost.
+A pre population with a graded ``output`` sends value-weighted events
+instead (max pooling then takes the window maximum of the values).
+"""
+import numpy as np
+
+from .errors import InputError, NetworkError
+
+
+def _pair(value, what):
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) < 1:
+        raise NetworkError(f"{what} must be a positive int or a pair of them, got {value}")
+    return value
+
+
+def output_size(size, window, stride, padding):
+    """Keras' output length and leading padding for one spatial axis."""
+    if padding == "valid":
+        if size < window:
+            raise NetworkError(f"window {window} is larger than the input ({size}) with padding 'valid'")
+        return (size - window) // stride + 1, 0
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + window - size, 0)
+        return out, total // 2
+    raise NetworkError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def _image_geometry(pop, role, name):
+    if len(pop.geometry) != 3:
+        raise NetworkError(f"projection '{name}': {role} population '{pop.name}' needs a (H, W, C) geometry, "
+                           f"got {pop.geometry}")
+    return pop.geometry
+
+
+class _Spatial:
+    """Shared checks of convolution and pooling (not a DenseProjection: no weight matrix)."""
+
+    def _common(self, network, index, pre, post, target, name):
+        self.network, self.index, self.name = network, index, name
+        self.pre, self.post, self.target = pre, post, target
+        if f"g_{target}" not in post.spec.inputs:
+            raise NetworkError(f"projection '{name}': population '{post.name}' (neuron '{post.neuron.name}') has "
+                               f"no input 'g_{target}'")
+        if pre.spec.output is None and not pre.spec.spiking:
+            raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
+        self.graded = pre.spec.output
+
+    def _check_post(self, expected):
+        if self.post.geometry != expected and not (len(expected) == 3 and expected[:2] == (1, 1)
+                                                     and self.post.geometry == expected[2:]):
+            raise NetworkError(f"projection '{self.name}': post population '{self.post.name}' has geometry "
+                               f"{self.post.geometry}, but this projection produces {expected}")
+
+    def _context(self, **extra):
+        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
+                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
+                    **extra)
+
+    def reset(self):
+        pass
+
+
+class ConvolutionProjection(_Spatial):
+    """Shared kernels of shape (KH, KW, C_in, C_out), as Keras stores them; any stride; 'same' or 'valid'."""
+    kind = "conv"
+
+    def __init__(self, network, index, pre, post, kernel, target, stride, padding, name):
+        self._common(network, index, pre, post, target, name)
+        h, w, c = _image_geometry(pre, "pre", name)
+        kernel = np.asarray(kernel, dtype=np.float32)
+        if kernel.ndim != 4 or kernel.shape[2] != c:
+            raise InputError(f"projection '{name}': kernel must have shape (KH, KW, {c}, C_out), got {kernel.shape}")
+        if not np.isfinite(kernel).all():
+            raise InputError(f"projection '{name}': kernel contains NaN or inf")
+        self.stride, self.padding = _pair(stride, "stride"), padding
+        (oh, pt), (ow, pl) = (output_size(h, kernel.shape[0], self.stride[0], padding),
+                              output_size(w, kernel.shape[1], self.stride[1], padding))
+        self.pad, self.out = (pt, pl), (oh, ow)
+        self._check_post((oh, ow, kernel.shape[3]))
+        self._w = np.ascontiguousarray(kernel)
+
+    @property
+    def w(self):
+        """The kernel, (KH, KW, C_in, C_out) float32, shared by all batch items (zero-copy)."""
+        return self._w
+
+    @w.setter
+    def w(self, kernel):
+        kernel = np.asarray(kernel, dtype=np.float32)
+        if kernel.shape != self._w.shape or not np.isfinite(kernel).all():
+            raise InputError(f"projection '{self.name}': kernel must be finite with shape {self._w.shape}")
+        np.copyto(self._w, kernel)
+
+    def buffer_fields(self):
+        return [(f"proj{self.index}_w", "float", self._w)]
+
+    def template_context(self):
+        (h, w, c), (kh, kw, _, co) = self.pre.geometry, self._w.shape
+        return self._context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], CO=co, KH=kh, KW=kw, SH=self.stride[0],
+                             SW=self.stride[1], PT=self.pad[0], PL=self.pad[1])
+
+
+class PoolingProjection(_Spatial):
+    """Max or mean over windows, per channel. Max pooling of spikes passes, in each window, only the
+    spikes of the input with the highest running spike count (Rueckauer et al. 2017)."""
+    kind = "pool"
+
+    def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, name):
+        self._common(network, index, pre, post, target, name)
+        h, w, c = _image_geometry(pre, "pre", name)
+        if operation not in ("max", "mean"):
+            raise NetworkError(f"projection '{name}': operation must be 'max' or 'mean', got {operation!r}")
+        self.operation = operation
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.stride = _pair(stride if stride is not None else self.pool_size, "stride")
+        self.padding = padding
+        (oh, pt), (ow, pl) = (output_size(h, self.pool_size[0], self.stride[0], padding),
+                              output_size(w, self.pool_size[1], self.stride[1], padding))
+        self.pad, self.out = (pt, pl), (oh, ow)
+        self._check_post((oh, ow, c))
+        self._count = np.zeros((network.batch_size, pre.size), dtype=np.int32)
+
+    def buffer_fields(self):
+        return [(f"proj{self.index}_count", "int32_t", self._count)]
+
+    def reset(self):
+        self._count.fill(0)
+
+    def template_context(self):
+        h, w, c = self.pre.geometry
+        return self._context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], PH=self.pool_size[0],
+                             PW=self.pool_size[1], SH=self.stride[0], SW=self.stride[1], PT=self.pad[0],
+                             PL=self.pad[1], operation=self.operation)

@@ -1,0 +1,137 @@
+"""Convolution and pooling projections against Keras layers (analog input) and spike-level oracles."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+
+import annsnn  # noqa: E402
+from annsnn import NetworkError, Neuron, models  # noqa: E402
+
+PROBE = Neuron(equations="x = g_exc", name="probe")   # stores what arrived this step
+
+
+def run_graded(x, connect, out_shape):
+    """Inject x (B, H, W, C) as analog values for one delivery; return the post input (B, *out_shape)."""
+    net = annsnn.Network(batch_size=x.shape[0])
+    pre = net.create(x.shape[1:], models.Constant, name="pre")
+    post = net.create(out_shape, PROBE, name="post")
+    connect(net, pre, post)
+    pre.rates = x.reshape(x.shape[0], -1)
+    net.simulate(2)  # step 0 computes the input values, step 1 delivers them
+    return post.get("x", shaped=True)
+
+
+def close(got, expected):
+    scale = max(np.abs(expected).max(), 1e-6)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("shape, kernel_size, channels", [((7, 9, 1), (3, 5), 2), ((6, 5, 3), (5, 5), 5),
+                                                          ((8, 8, 2), (2, 3), 4)])
+def test_convolution_matches_keras(padding, stride, shape, kernel_size, channels):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (3,) + shape).astype(np.float32)
+    x[x < 0.3] = 0.0  # sparse, like images
+    layer = keras.layers.Conv2D(channels, kernel_size, strides=stride, padding=padding, use_bias=False)
+    expected = np.asarray(layer(x))
+    kernel = layer.get_weights()[0]
+    got = run_graded(x, lambda net, a, b: net.connect_convolution(a, b, kernel, stride=stride, padding=padding),
+                     expected.shape[1:])
+    close(got, expected)
+
+
+@pytest.mark.parametrize("operation", ["max", "mean"])
+@pytest.mark.parametrize("pool, stride, padding", [(2, None, "valid"), (3, 2, "valid"), (2, 1, "same"),
+                                                   ((2, 3), None, "same"), (3, 3, "same")])
+def test_pooling_matches_keras(operation, pool, stride, padding):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (2, 7, 9, 3)).astype(np.float32)
+    cls = keras.layers.MaxPooling2D if operation == "max" else keras.layers.AveragePooling2D
+    expected = np.asarray(cls(pool_size=pool, strides=stride, padding=padding)(x))
+    got = run_graded(x, lambda net, a, b: net.connect_pooling(a, b, operation, pool, stride=stride,
+                                                              padding=padding), expected.shape[1:])
+    close(got, expected)
+
+
+def test_global_average_pooling_matches_keras():
+    x = np.random.default_rng(2).uniform(0, 1, (2, 5, 6, 4)).astype(np.float32)
+    expected = np.asarray(keras.layers.GlobalAveragePooling2D()(x))
+    got = run_graded(x, lambda net, a, b: net.connect_pooling(a, b, "mean", (5, 6)), (4,))
+    close(got, expected)
+
+
+def spiking_input(net, shape, rate):
+    pre = net.create(shape, models.Poisson, name="pre")
+    pre.rates = rate
+    return pre, net.monitor(pre, ["spike"])
+
+
+def test_convolution_of_spikes_equals_keras_convolution_of_the_raster():
+    net = annsnn.Network(batch_size=2, seed=3)
+    pre, spikes = spiking_input(net, (9, 8, 2), 300.0)
+    kernel = np.random.default_rng(3).normal(0, 1, (3, 3, 2, 4)).astype(np.float32)
+    post = net.create((5, 4, 4), PROBE, name="post")
+    net.connect_convolution(pre, post, kernel, stride=2, padding="same")
+    probe = net.monitor(post, ["x"])
+    net.simulate(20)
+    raster = spikes.spike_raster().astype(np.float32).reshape(20, 2, 9, 8, 2)
+    layer = keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False)
+    layer.build((None, 9, 8, 2))
+    layer.set_weights([kernel])
+    for step in range(1, 20):
+        close(probe.get("x")[step].reshape(2, 5, 4, 4), np.asarray(layer(raster[step - 1])))
+
+
+def test_max_pooling_of_spikes_gates_the_most_active_input():
+    net = annsnn.Network(batch_size=2, seed=4)
+    pre, spikes = spiking_input(net, (4, 6, 2), 0.0)
+    pre.rates = np.random.default_rng(4).uniform(50, 600, (2, 48))
+    post = net.create((2, 3, 2), PROBE, name="post")
+    net.connect_pooling(pre, post, "max", 2)
+    probe = net.monitor(post, ["x"])
+    net.simulate(60)
+    raster = spikes.spike_raster().reshape(60, 2, 4, 6, 2)
+    counts = np.zeros((2, 4, 6, 2), np.int64)
+    for step in range(1, 60):
+        fired = raster[step - 1]
+        counts += fired
+        expected = np.zeros((2, 2, 3, 2), np.float32)
+        for oy in range(2):
+            for ox in range(3):
+                window = counts[:, 2 * oy:2 * oy + 2, 2 * ox:2 * ox + 2, :].reshape(2, 4, 2)
+                spiked = fired[:, 2 * oy:2 * oy + 2, 2 * ox:2 * ox + 2, :].reshape(2, 4, 2)
+                winner = window.argmax(axis=1)  # first maximum in row-major window order
+                expected[:, oy, ox, :] = np.take_along_axis(spiked, winner[:, None, :], axis=1)[:, 0, :]
+        np.testing.assert_array_equal(probe.get("x")[step].reshape(2, 2, 3, 2), expected)
+    net.reset()
+    assert not net.projections[0]._count.any(), "reset clears the running counts"
+
+
+def test_flatten_order_matches_keras():
+    """A dense layer after (H, W, C) sees the Keras channels-last flattening."""
+    x = np.random.default_rng(5).uniform(0, 1, (2, 3, 4, 2)).astype(np.float32)
+    w = np.random.default_rng(6).normal(0, 1, (24, 5)).astype(np.float32)
+    expected = x.reshape(2, -1) @ w
+    net = annsnn.Network(batch_size=2)
+    pre = net.create((3, 4, 2), models.Constant)
+    post = net.create(5, PROBE)
+    net.connect(pre, post, "exc", w)
+    pre.rates = x
+    net.simulate(2)
+    close(post.x, expected)
+
+
+def test_geometry_errors_are_precise():
+    net = annsnn.Network()
+    pre = net.create((8, 8, 1), models.IaF)
+    with pytest.raises(NetworkError, match=r"produces \(8, 8, 4\)"):
+        net.connect_convolution(pre, net.create((4, 4, 4), models.IaF), np.zeros((3, 3, 1, 4)))
+    with pytest.raises(NetworkError, match="needs a \\(H, W, C\\) geometry"):
+        net.connect_pooling(net.create(10, models.IaF), net.create(5, models.IaF))
+    with pytest.raises(annsnn.InputError, match="kernel must have shape"):
+        net.connect_convolution(pre, net.create((8, 8, 2), models.IaF), np.zeros((3, 3, 2, 2)))
