@@ -68,8 +68,7 @@ class ANNtoSNNConverter:
         """
         keras_model = load_keras(model)
         plans = plan_layers(keras_model)
-        weighted = [p for p in plans if p.weights is not None]
-        self.factors = model_based_factors([p.weights for p in weighted], scale_factor)
+        self.factors = model_based_factors([p.weights for p in plans[1:]], scale_factor)
         self.plans, self.keras_model = plans, keras_model
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.network = self._build(plans, self.batch_size)
@@ -93,14 +92,23 @@ class ANNtoSNNConverter:
                 pop = net.create(plan.shape, neuron, name=plan.name)
                 if not last and "vt" in pop.attributes():
                     pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
-                proj = net.connect(self.populations[-1], pop, "exc", plan.weights * next(factors),
-                                   name=f"{plan.name}_proj")
-                self.projections.append(proj)
+                self.projections.append(self._connect(net, self.populations[-1], pop, plan, next(factors)))
             self.thresholds.append(float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None)
             self.populations.append(pop)
         if self.read_out.stop_condition:
             self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
         return net
+
+    @staticmethod
+    def _connect(net, pre, post, plan, factor):
+        name = f"{plan.name}_proj"
+        if plan.kind == "dense":
+            return net.connect(pre, post, "exc", plan.weights * factor, name=name)
+        if plan.kind == "conv":
+            return net.connect_convolution(pre, post, plan.weights * factor, stride=plan.stride,
+                                           padding=plan.padding, name=name)
+        return net.connect_pooling(pre, post, plan.operation, plan.pool_size, stride=plan.stride,
+                                   padding=plan.padding, name=name)
 
     def get_annarchy_network(self):
         """Compatibility alias: the annsnn Network."""
@@ -108,11 +116,11 @@ class ANNtoSNNConverter:
 
     def summary(self):
         rows = [("layer", "type", "shape", "w mean", "w std", "w min", "w max", "factor", "vt")]
-        factors = iter(self.factors)
+        factors = iter([None] + list(self.factors))
         for plan, vt in zip(self.plans, self.thresholds):
-            w = plan.weights
+            w, factor = plan.weights, next(factors)
             stats = ("",) * 4 if w is None else tuple(f"{f(w):.4f}" for f in (np.mean, np.std, np.min, np.max))
-            factor = "" if w is None else f"{next(factors):.4f}"
+            factor = "" if factor is None else f"{factor:.4f}"
             rows.append((plan.name, plan.keras_class, str(plan.shape), *stats, factor,
                          "" if vt is None else f"{vt:.2f}"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -17,11 +17,15 @@ class LayerPlan:
     """One spiking population (and its incoming projection) derived from a Keras layer."""
     name: str
     keras_class: str
-    kind: str                         # "input" | "dense"
+    kind: str                         # "input" | "dense" | "conv" | "pool"
     shape: Tuple[int, ...]            # output shape without the batch axis
     depth: int                        # position among the model's layers, the Input layer being 0
-    weights: Optional[np.ndarray]     # (pre, post) for dense
+    weights: Optional[np.ndarray]     # (pre, post) for dense, (KH, KW, C_in, C_out) for conv
     activation: str                   # "relu", "softmax", "linear"
+    stride: Tuple[int, int] = (1, 1)
+    padding: str = "valid"
+    operation: str = ""               # pooling: "max" | "mean"
+    pool_size: Tuple[int, int] = (1, 1)
 
     @property
     def size(self):
@@ -101,6 +105,14 @@ def plan_layers(model):
             _check_activation(layer, name, last)
             plans[-1] = LayerPlan(**{**previous.__dict__, "activation": name})
             continue
+        if cls == "Conv2D":
+            plans.append(_conv_plan(layer, depth, current_shape, last))
+            current_shape = plans[-1].shape
+            continue
+        if cls in ("MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"):
+            plans.append(_pool_plan(layer, depth, current_shape))
+            current_shape = plans[-1].shape
+            continue
         if cls == "Dense":
             if layer.use_bias:
                 _fail(layer, "has a bias", "retrain with use_bias=False (the reference converter has no biases)")
@@ -116,10 +128,16 @@ def plan_layers(model):
             plans.append(LayerPlan(layer.name, cls, "dense", current_shape, depth, kernel, activation))
             continue
         _fail(layer, "this layer type is not supported",
-              "supported: InputLayer, Dense, Flatten, Dropout, Activation/ReLU (relu; softmax on the last layer)")
+              "supported: InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
+              "Flatten, Dropout, Activation/ReLU (relu; softmax on the last layer)")
     if len(plans) < 2:
         raise ConversionError("the model has no Dense layer to convert")
+    if plans[-1].kind != "dense" or len(plans[-1].shape) != 1:
+        raise ConversionError(f"the last converted layer '{plans[-1].name}' must be a Dense layer: its neurons "
+                              "are the classes")
     for plan in plans[1:-1]:
+        if plan.kind == "pool":
+            continue
         if plan.activation != "relu":
             raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}): hidden activation must be relu, "
                                   f"got '{plan.activation}'; spiking rates approximate ReLU only")
@@ -132,3 +150,55 @@ def _check_activation(layer, name, last, allow_linear=False):
         where = "the last layer" if last else "a hidden layer"
         _fail(layer, f"activation '{name}' is not supported on {where}",
               "use relu (softmax or linear are accepted on the last layer only)")
+
+
+def _spatial_input(layer, shape):
+    if len(shape) != 3:
+        _fail(layer, f"needs an (H, W, C) input, got {shape}", "put it before Flatten")
+    if layer.get_config().get("data_format", "channels_last") != "channels_last":
+        _fail(layer, "data_format 'channels_first' is not supported", "use channels_last (the Keras default)")
+
+
+def _conv_plan(layer, depth, shape, last):
+    from .. import convolution
+    _spatial_input(layer, shape)
+    cfg = layer.get_config()
+    if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1):
+        _fail(layer, f"dilation_rate {tuple(cfg['dilation_rate'])} is not supported", "use dilation_rate=1")
+    if cfg.get("groups", 1) != 1:
+        _fail(layer, f"groups={cfg['groups']} is not supported", "use groups=1")
+    if layer.use_bias:
+        _fail(layer, "has a bias", "retrain with use_bias=False (the reference converter has no biases)")
+    if cfg["padding"] not in ("same", "valid"):
+        _fail(layer, f"padding '{cfg['padding']}' is not supported", "use 'same' or 'valid'")
+    if last:
+        _fail(layer, "cannot be the last layer", "end the model with Flatten and a Dense layer")
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
+    stride = tuple(int(s) for s in cfg["strides"])
+    (oh, _), (ow, _) = (convolution.output_size(shape[0], kernel.shape[0], stride[0], cfg["padding"]),
+                        convolution.output_size(shape[1], kernel.shape[1], stride[1], cfg["padding"]))
+    activation = _activation_name(layer)
+    _check_activation(layer, activation, False, allow_linear=True)
+    return LayerPlan(layer.name, "Conv2D", "conv", (oh, ow, kernel.shape[3]), depth, kernel, activation,
+                     stride=stride, padding=cfg["padding"])
+
+
+def _pool_plan(layer, depth, shape):
+    from .. import convolution
+    _spatial_input(layer, shape)
+    cls = type(layer).__name__
+    if cls == "GlobalAveragePooling2D":
+        if layer.get_config().get("keepdims"):
+            _fail(layer, "keepdims=True is not supported", "use keepdims=False")
+        return LayerPlan(layer.name, cls, "pool", (shape[2],), depth, None, "linear", stride=shape[:2],
+                         padding="valid", operation="mean", pool_size=shape[:2])
+    cfg = layer.get_config()
+    pool = tuple(int(p) for p in cfg["pool_size"])
+    stride = tuple(int(s) for s in (cfg.get("strides") or pool))
+    if cfg["padding"] not in ("same", "valid"):
+        _fail(layer, f"padding '{cfg['padding']}' is not supported", "use 'same' or 'valid'")
+    (oh, _), (ow, _) = (convolution.output_size(shape[0], pool[0], stride[0], cfg["padding"]),
+                        convolution.output_size(shape[1], pool[1], stride[1], cfg["padding"]))
+    operation = "max" if cls == "MaxPooling2D" else "mean"
+    return LayerPlan(layer.name, cls, "pool", (oh, ow, shape[2]), depth, None, "linear", stride=stride,
+                     padding=cfg["padding"], operation=operation, pool_size=pool)

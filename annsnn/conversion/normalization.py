@@ -39,10 +39,14 @@ def max_positive_input(weights):
 
 
 def model_based_factors(weight_list, scale_factor=None):
-    """One factor per converted layer; ``weight_list`` holds (pre, post) arrays."""
+    """One factor per converted layer; ``weight_list`` holds (pre, post) or (KH, KW, C_in, C_out) arrays,
+    or None for pooling layers, which keep factor 1 but use up a scale, as in the reference."""
     scales = resolve_scales(scale_factor, len(weight_list))
     factors = []
     for scale, weights in zip(scales, weight_list):
+        if weights is None:
+            factors.append(1.0)
+            continue
         peak = max_positive_input(weights)
         factors.append(scale / peak if peak > 0 else 1.0)
     return factors

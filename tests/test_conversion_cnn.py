@@ -1,0 +1,93 @@
+"""Converting convolutional Keras models: structure, normalisation, agreement, unsupported options."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras")
+
+from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
+from annsnn.conversion.normalization import max_positive_input  # noqa: E402
+
+L = keras.layers
+
+
+def bars(n, rng):
+    """8x8 images with a bright vertical bar in the left, middle or right third: 3 classes."""
+    y = rng.integers(0, 3, n)
+    x = np.zeros((n, 8, 8, 1), np.float32)
+    for i, c in enumerate(y):
+        col = [1, 4, 6][c]
+        x[i, rng.integers(0, 3):rng.integers(5, 8), col, 0] = rng.uniform(0.7, 1.0)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def trained_cnn():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    inputs = keras.Input(shape=(8, 8, 1))
+    h = L.Conv2D(6, 3, padding="same", use_bias=False, activation="relu")(inputs)
+    h = L.MaxPooling2D(2)(h)
+    h = L.Conv2D(8, 3, padding="valid", use_bias=False)(h)
+    h = L.ReLU()(h)
+    h = L.AveragePooling2D(2, strides=1)(h)
+    h = L.Flatten()(h)
+    outputs = L.Dense(3, use_bias=False, activation="softmax")(L.Dropout(0.2)(h))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    x, y = bars(600, rng)
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    x_test, y_test = bars(60, rng)
+    assert (model.predict(x_test, verbose=0).argmax(1) == y_test).mean() > 0.95
+    return model, x_test, y_test
+
+
+def test_structure_and_normalised_kernels(trained_cnn):
+    model, _, _ = trained_cnn
+    conv = ANNtoSNNConverter(input_encoding="IB")
+    net = conv.load_keras_model(model, show_info=False)
+    kinds = [type(p).__name__ for p in net.projections]
+    assert kinds == ["ConvolutionProjection", "PoolingProjection", "ConvolutionProjection", "PoolingProjection",
+                     "DenseProjection"]
+    assert [p.geometry for p in net.populations] == [(8, 8, 1), (8, 8, 6), (4, 4, 6), (2, 2, 8), (1, 1, 8), (3,)]
+    kernels = [l.get_weights()[0] for l in model.layers if isinstance(l, (L.Conv2D, L.Dense))]
+    # reference scales 2, 3, 4, 5, 6 over conv, pool, conv, pool, dense; pools keep factor 1
+    expected = [2 / max_positive_input(kernels[0]), 1.0, 4 / max_positive_input(kernels[1]), 1.0,
+                6 / max_positive_input(kernels[2])]
+    assert conv.factors == pytest.approx(expected)
+    np.testing.assert_allclose(net.projections[0].w, kernels[0] * expected[0], rtol=1e-6)
+    np.testing.assert_allclose(net.projections[2].w, kernels[1] * expected[2], rtol=1e-6)
+    np.testing.assert_allclose(net.projections[4].w, kernels[2] * expected[4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("encoding", ["IB", "PSO"])
+def test_spiking_cnn_agrees_with_the_ann(trained_cnn, encoding):
+    model, x, y = trained_cnn
+    conv = ANNtoSNNConverter(input_encoding=encoding, seed=1)
+    conv.load_keras_model(model, show_info=False, scale_factor=6.0)
+    predictions = np.array(conv.predict(x, duration_per_sample=200, progress=False))
+    assert (predictions == y).mean() >= 0.9
+
+
+@pytest.mark.parametrize("layer, fragment", [
+    (lambda: L.Conv2D(2, 3, dilation_rate=2, use_bias=False), "dilation_rate"),
+    (lambda: L.Conv2D(2, 3, groups=1, use_bias=True), "has a bias"),
+    (lambda: L.Conv2D(2, 3, use_bias=False, activation="sigmoid"), "activation 'sigmoid'"),
+    (lambda: L.MaxPooling2D(2, data_format="channels_first"), "channels_first"),
+    (lambda: L.Conv2D(2, 3, groups=2, use_bias=False), "groups=2"),
+])
+def test_unsupported_options_name_layer_and_option(layer, fragment):
+    inputs = keras.Input(shape=(8, 8, 2))
+    h = layer()(inputs)
+    model = keras.Model(inputs, L.Dense(2, use_bias=False)(L.Flatten()(h)))
+    with pytest.raises(ConversionError, match=fragment):
+        ANNtoSNNConverter().load_keras_model(model, show_info=False)
+
+
+def test_dense_on_images_needs_flatten():
+    inputs = keras.Input(shape=(4, 4, 1))
+    model = keras.Model(inputs, L.Dense(2, use_bias=False)(inputs))
+    with pytest.raises(ConversionError, match="add a Flatten layer"):
+        ANNtoSNNConverter().load_keras_model(model, show_info=False)
