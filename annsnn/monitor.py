@@ -59,7 +59,7 @@ class Monitor:
             if name == "spike":
                 chunk = np.zeros((rows, batch, self.n_columns), dtype=np.uint8)
                 source = self.population._spikes
-                counts, columns, kind = self.population._spike_counts.ctypes.data, self._scatter, 1
+                counts, columns, kind = self.population._n_spikes.ctypes.data, self._scatter, 1
             else:
                 chunk = np.full((rows, batch, self.n_columns), np.nan, dtype=np.float32)
                 source = self.population.get(name)

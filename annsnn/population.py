@@ -43,7 +43,8 @@ class Population:
         state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
                      size=size, _buffers=buffers, stop_conditions=[],
                      _spikes=np.zeros((batch, size), dtype=np.int32),
-                     _spike_counts=np.zeros(batch, dtype=np.int32))
+                     _counts=np.zeros((batch, size), dtype=np.int32),
+                     _n_spikes=np.zeros(batch, dtype=np.int32))
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.reset()
@@ -96,7 +97,15 @@ class Population:
         init = self.spec.initial_values()
         for name in self.spec.variables + self.spec.inputs:
             self._buffers[name].fill(init[name])
-        self._spike_counts.fill(0)
+        self._n_spikes.fill(0)
+        self._counts.fill(0)
+
+    @property
+    def spike_counts(self):
+        """(B, N) spikes emitted by each neuron since the last reset (a view; kept by the kernel)."""
+        if not self.spec.spiking:
+            raise AttributeError(f"population '{self.name}' (neuron '{self.neuron.name}') does not spike")
+        return self._counts
 
     def buffer_fields(self):
         """(field name, C type, array) in the order the generated code expects."""
@@ -105,7 +114,8 @@ class Population:
         names = [p.name for p in self.spec.neuron_parameters] + list(self.spec.variables) + list(self.spec.inputs)
         fields += [(f"{prefix}_{n}", "float", self._buffers[n]) for n in names]
         if self.spec.spiking:
-            fields += [(f"{prefix}_spikes", "int32_t", self._spikes), (f"{prefix}_nspikes", "int32_t", self._spike_counts)]
+            fields += [(f"{prefix}_spikes", "int32_t", self._spikes), (f"{prefix}_nspikes", "int32_t", self._n_spikes),
+                       (f"{prefix}_counts", "int32_t", self._counts)]
         return fields
 
     def __repr__(self):

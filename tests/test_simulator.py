@@ -178,3 +178,13 @@ def test_network_misuse_errors():
         net.connect(a, a, "exc", np.ones((2, 2)))
     with pytest.raises(annsnn.NetworkError):
         annsnn.Network(batch_size=0)
+
+
+def test_spike_counts_are_kept_by_the_kernel():
+    net, inp, out = poisson_chain(2)
+    inp.rates = 250.0
+    mon = net.monitor(inp, ["spike"])
+    net.simulate(40)
+    np.testing.assert_array_equal(inp.spike_counts, mon.spike_counts())
+    net.reset()
+    assert not inp.spike_counts.any()
