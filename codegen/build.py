@@ -91,6 +91,11 @@ def cpu_identity():
         return platform.processor() or platform.machine()
 
 
+def compiler_flags():
+    """The fixed flags plus any from ``$ANNSNN_CXXFLAGS`` (they take part in the cache key)."""
+    return CXX_FLAGS + tuple(os.environ.get("ANNSNN_CXXFLAGS", "").split())
+
+
 def _cython():
     try:
         import Cython
@@ -105,7 +110,7 @@ def build_key(sources, compiler):
     from annsnn import __version__
     digest = hashlib.sha256()
     parts = [__version__, sys.version, platform.machine(), cython_version, numpy.__version__,
-             compiler_identity(compiler), cpu_identity(), " ".join(CXX_FLAGS)]
+             compiler_identity(compiler), cpu_identity(), " ".join(compiler_flags())]
     parts += [f"{name}\n{text}" for name, text in sorted(sources.items())]
     for part in parts:
         digest.update(part.encode())
@@ -143,7 +148,7 @@ def _compile(sources, module_name, workdir, compiler):
     if not (Path(include) / "Python.h").exists():
         raise ToolchainError(f"Python development headers not found in {include}: install python3-dev")
     so_path = workdir / (module_name + sysconfig.get_config_var("EXT_SUFFIX"))
-    command = [compiler, *CXX_FLAGS, f"-I{workdir}", f"-I{include}", str(cpp), "-o", str(so_path)]
+    command = [compiler, *compiler_flags(), f"-I{workdir}", f"-I{include}", str(cpp), "-o", str(so_path)]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-OUTPUT_TAIL_LINES:])
