@@ -67,6 +67,22 @@ class _Spatial:
     def reset(self):
         pass
 
+    def _windows_per_input(self, window):
+        """(H, W) number of output positions whose window covers each input position."""
+        counts = []
+        for axis, size in enumerate(self.pre.geometry[:2]):
+            covered = np.zeros(size, dtype=np.int64)
+            for o in range(self.out[axis]):
+                start = o * self.stride[axis] - self.pad[axis]
+                covered[max(start, 0):min(start + window[axis], size)] += 1
+            counts.append(covered)
+        return np.outer(counts[0], counts[1])
+
+    def fan_out(self):
+        """(pre.size,) synaptic events caused by one event of each pre neuron (channels innermost)."""
+        per_position = self._windows_per_input(self._window()) * self._events_per_window()
+        return np.repeat(per_position.ravel(), self.pre.geometry[2])
+
 
 class ConvolutionProjection(_Spatial):
     """Shared kernels of shape (KH, KW, C_in, C_out), as Keras stores them; any stride; 'same' or 'valid'."""
@@ -102,6 +118,12 @@ class ConvolutionProjection(_Spatial):
     def buffer_fields(self):
         return [(f"proj{self.index}_w", "float", self._w)]
 
+    def _window(self):
+        return self._w.shape[:2]
+
+    def _events_per_window(self):
+        return self._w.shape[3]
+
     def template_context(self):
         (h, w, c), (kh, kw, _, co) = self.pre.geometry, self._w.shape
         return self._context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], CO=co, KH=kh, KW=kw, SH=self.stride[0],
@@ -130,6 +152,12 @@ class PoolingProjection(_Spatial):
 
     def buffer_fields(self):
         return [(f"proj{self.index}_count", "int32_t", self._count)]
+
+    def _window(self):
+        return self.pool_size
+
+    def _events_per_window(self):
+        return 1  # an upper bound for max pooling, which passes only the winner's spikes
 
     def reset(self):
         self._count.fill(0)

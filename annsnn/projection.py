@@ -46,6 +46,10 @@ class DenseProjection:
     def reset(self):
         """Dense projections keep no state besides their weights."""
 
+    def fan_out(self):
+        """(pre.size,) synaptic events caused by one event of each pre neuron."""
+        return np.full(self.pre.size, self.post.size, dtype=np.int64)
+
     def template_context(self):
         return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name, post_name=self.post.name,
                     pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",

@@ -135,3 +135,18 @@ def test_geometry_errors_are_precise():
         net.connect_pooling(net.create(10, models.IaF), net.create(5, models.IaF))
     with pytest.raises(annsnn.InputError, match="kernel must have shape"):
         net.connect_convolution(pre, net.create((8, 8, 2), models.IaF), np.zeros((3, 3, 2, 2)))
+
+
+def test_fan_out_counts_every_covering_window():
+    net = annsnn.Network()
+    pre = net.create((5, 5, 2), models.IaF)
+    conv = net.connect_convolution(pre, net.create((5, 5, 3), models.IaF), np.zeros((3, 3, 2, 3)))
+    pool = net.connect_pooling(pre, net.create((2, 2, 2), models.IaF), "max", 2)
+    # brute force: an input reaches an output position when it lies in that position's window
+    for proj, window, stride, pad, out, per in ((conv, 3, 1, 1, 5, 3), (pool, 2, 2, 0, 2, 1)):
+        expected = np.zeros((5, 5), np.int64)
+        for oy in range(out):
+            for ox in range(out):
+                y0, x0 = oy * stride - pad, ox * stride - pad
+                expected[max(y0, 0):y0 + window, max(x0, 0):x0 + window] += per
+        np.testing.assert_array_equal(proj.fan_out().reshape(5, 5, 2)[..., 0], expected)

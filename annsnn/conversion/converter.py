@@ -154,8 +154,10 @@ class ANNtoSNNConverter:
     def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True):
         """Class index per sample (a list of tied classes per sample if ``multiple``).
 
-        After the call, ``self.scores`` holds the (n, classes) read-out values and,
-        for early-stopping read-outs, ``self.stop_steps`` the decision step (-1: none).
+        After the call, ``self.scores`` holds the (n, classes) read-out values,
+        ``self.stop_steps`` the decision step of early-stopping read-outs (-1: none),
+        ``self.synaptic_events`` the (n, projections) events delivered and
+        ``self.spike_totals`` the spikes of each population over all samples.
         """
         x = self._prepare(samples)
         if not isinstance(duration_per_sample, (int, np.integer)) or duration_per_sample < 1:
@@ -166,6 +168,9 @@ class ANNtoSNNConverter:
         net, batch = self.network, self.network.batch_size
         inputs, outputs = self.populations[0], self.populations[-1]
         n = len(x)
+        fan_outs = [proj.fan_out() for proj in self.projections]
+        self.synaptic_events = np.zeros((n, len(self.projections)))
+        self.spike_totals = np.zeros(len(self.populations))
         self.scores = np.zeros((n, outputs.size))
         self.stop_steps = np.full(n, -1, dtype=np.int64)
         predictions = []
@@ -181,6 +186,11 @@ class ANNtoSNNConverter:
                     int(duration_per_sample), outputs, self.read_out.stop_condition, items=items)
             else:
                 net.simulate(int(duration_per_sample), items=items)
+            for k, (proj, fan_out) in enumerate(zip(self.projections, fan_outs)):
+                if proj.pre.spec.spiking:
+                    self.synaptic_events[start:start + items, k] = proj.pre.spike_counts[:items] @ fan_out
+            self.spike_totals += [float(p.spike_counts[:items].sum()) if p.spec.spiking else 0.0
+                                  for p in self.populations]
             scores = self.read_out.scores(outputs, items)
             self.scores[start:start + items] = scores
             predictions += decide(scores, range(start, start + items), net.seed, multiple)
