@@ -6,13 +6,15 @@ oscillation "PSO"). Nothing here has a hand-written code path.
 """
 from .neuron import Neuron
 
-#: Hidden-layer integrate-and-fire neuron, reset to vr.
+#: Hidden-layer integrate-and-fire neuron, reset to vr. ``bias`` is a constant input current
+#: (converted layer biases); 0 leaves the reference dynamics unchanged.
 IaF = Neuron(
     parameters="""
         vt = 1.0 : population
         vr = 0.0 : population
+        bias = 0.0
     """,
-    equations="dv/dt = g_exc : init=0.0, min=-2.0",
+    equations="dv/dt = g_exc + bias : init=0.0, min=-2.0",
     spike="v > vt",
     reset="v = vr",
     name="IaF",
@@ -23,9 +25,10 @@ IaF_ReadOut = Neuron(
     parameters="""
         vt = 1.0 : population
         vr = 0.0 : population
+        bias = 0.0
     """,
     equations="""
-        dv/dt = g_exc : init=0.0, min=-2.0
+        dv/dt = g_exc + bias : init=0.0, min=-2.0
         sc = sc : init=0.0
     """,
     spike="v > vt",
@@ -36,8 +39,37 @@ IaF_ReadOut = Neuron(
 #: Pure accumulator for the membrane-potential read-out: integrates its input, never spikes.
 #: Unlike the reference it has no lower bound, so v is exactly the summed input.
 IaF_Acc = Neuron(
-    equations="dv/dt = g_exc : init=0.0",
+    parameters="bias = 0.0",
+    equations="dv/dt = g_exc + bias : init=0.0",
     name="IaF_Acc",
+)
+
+#: Integrate-and-fire with reset by subtraction: the charge above threshold carries over, so the
+#: spike rate tracks the input without the quantisation loss of a reset to zero (Rueckauer et al. 2017).
+IF_subtract = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        bias = 0.0
+    """,
+    equations="dv/dt = g_exc + bias : init=0.0",
+    spike="v > vt",
+    reset="v -= vt",
+    name="IF_subtract",
+)
+
+#: Output layer of IF_subtract networks for spike-count read-outs (counts its spikes in ``sc``).
+IF_subtract_ReadOut = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        bias = 0.0
+    """,
+    equations="""
+        dv/dt = g_exc + bias : init=0.0
+        sc = sc : init=0.0
+    """,
+    spike="v > vt",
+    reset="v -= vt; sc += 1",
+    name="IF_subtract_ReadOut",
 )
 
 #: Poisson input ("CPN"): spikes with probability rates*dt/1000 per step.
@@ -91,4 +123,5 @@ Constant = Neuron(
     name="Constant",
 )
 
-BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, Poisson, IB, PSO, Constant)}
+BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut,
+                                           Poisson, IB, PSO, Constant)}

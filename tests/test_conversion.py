@@ -152,10 +152,7 @@ def test_wrong_samples_are_refused(easy_task, bad, message):
 def test_unsupported_models_name_the_layer(tmp_path):
     rng = np.random.default_rng(0)
     w = [rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)]
-    cases = [
-        (mlp(w, use_bias=True), "has a bias"),
-        (mlp(w, ["tanh", "softmax"]), "activation 'tanh'"),
-    ]
+    cases = [(mlp(w, ["tanh", "softmax"]), "activation 'tanh'")]
     inputs = keras.Input(shape=(6,))
     cases.append((keras.Model(inputs, layers.Dense(3, use_bias=False)(layers.LayerNormalization()(inputs))),
                   "LayerNormalization"))

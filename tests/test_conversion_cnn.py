@@ -73,7 +73,6 @@ def test_spiking_cnn_agrees_with_the_ann(trained_cnn, encoding):
 
 @pytest.mark.parametrize("layer, fragment", [
     (lambda: L.Conv2D(2, 3, dilation_rate=2, use_bias=False), "dilation_rate"),
-    (lambda: L.Conv2D(2, 3, groups=1, use_bias=True), "has a bias"),
     (lambda: L.Conv2D(2, 3, use_bias=False, activation="sigmoid"), "activation 'sigmoid'"),
     (lambda: L.MaxPooling2D(2, data_format="channels_first"), "channels_first"),
     (lambda: L.Conv2D(2, 3, groups=2, use_bias=False), "groups=2"),

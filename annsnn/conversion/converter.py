@@ -9,7 +9,7 @@ from annsnn.errors import ConversionError, InputError
 from annsnn.network import Network
 from annsnn.neuron import Neuron
 from .keras_model import load_keras, plan_layers
-from .normalization import model_based_factors
+from .normalization import data_based_factors, model_based_factors
 from .readout import decide, make_readout
 
 ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, "PSO": models.PSO,
@@ -17,6 +17,8 @@ ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, 
 # Analog input is the pixel intensity itself; spiking encodings get intensity * max_f.
 UNSCALED_ENCODINGS = ("constant",)
 DEFAULT_BATCH = 256
+HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
+NORMALIZATIONS = ("model", "data", "robust", None)
 
 
 def _neuron_option(value, table, what):
@@ -38,18 +40,24 @@ class ANNtoSNNConverter:
     """
 
     def __init__(self, input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", max_f=100.0, k=None,
-                 seed=None, num_threads=None, **unknown):
+                 normalization="model", percentile=99.9, seed=None, num_threads=None, **unknown):
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.input_scale = 1.0 if input_encoding in UNSCALED_ENCODINGS else None
-        self.hidden_model = _neuron_option(hidden_neuron, {"IaF": models.IaF}, "hidden_neuron")
+        self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
+        if normalization not in NORMALIZATIONS:
+            raise ConversionError(f"unknown normalization {normalization!r}; choose one of "
+                                  f"{', '.join(repr(n) for n in NORMALIZATIONS)}")
+        if not 0 < float(percentile) <= 100:
+            raise ConversionError(f"percentile must lie in (0, 100], got {percentile}")
+        self.normalization, self.percentile = normalization, float(percentile)
         for model, role, needs in ((self.input_model, "input_encoding", "rates"),
                                    (self.hidden_model, "hidden_neuron", "g_exc")):
             if needs not in model.spec.attribute_names():
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
-        self.read_out = make_readout(read_out, k)
+        self.read_out = make_readout(read_out, k, subtract=self.hidden_model is models.IF_subtract)
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)
@@ -61,14 +69,17 @@ class ANNtoSNNConverter:
         self.stop_steps = self.scores = None
 
     # -- conversion ------------------------------------------------------------------------------
-    def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None):
+    def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None,
+                         calibration_data=None):
         """Read the model, normalise its weights and compile the spiking network; returns the Network.
 
-        ``directory`` is accepted for compatibility and ignored: builds go to the content-hash cache.
+        ``calibration_data`` (samples like those given to predict) is required by the "data" and
+        "robust" normalisations. ``directory`` is accepted for compatibility and ignored: builds go to
+        the content-hash cache.
         """
         keras_model = load_keras(model)
         plans = plan_layers(keras_model)
-        self.factors = model_based_factors([p.weights for p in plans[1:]], scale_factor)
+        self._normalise(keras_model, plans, scale_factor, calibration_data)
         self.plans, self.keras_model = plans, keras_model
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.network = self._build(plans, self.batch_size)
@@ -79,10 +90,29 @@ class ANNtoSNNConverter:
             print(self.summary())
         return self.network
 
+    def _normalise(self, keras_model, plans, scale_factor, calibration_data):
+        layers = plans[1:]
+        if self.normalization in ("data", "robust"):
+            if calibration_data is None:
+                raise ConversionError(f"normalization '{self.normalization}' needs calibration_data: pass "
+                                      "load_keras_model(..., calibration_data=X_train[:1000])")
+            if scale_factor is not None:
+                raise ConversionError("scale_factor applies to model-based normalisation only")
+            self.plans = plans
+            x = self._prepare(calibration_data, check_range=False).reshape((-1,) + plans[0].shape)
+            activations = [x] + calibration_activations(keras_model, layers, x)
+            percentile = self.percentile if self.normalization == "robust" else None
+            self.factors, self.bias_factors = data_based_factors(plans, activations, percentile)
+        elif self.normalization == "model":
+            self.factors = model_based_factors([p.weights for p in layers], scale_factor)
+            self.bias_factors = list(self.factors)
+        else:
+            self.factors = self.bias_factors = [1.0] * len(layers)
+
     def _build(self, plans, batch_size):
         net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted")
         self.populations, self.projections, self.thresholds = [], [], []
-        factors = iter(self.factors)
+        factors, bias_factors = iter(self.factors), iter(self.bias_factors)
         for index, plan in enumerate(plans):
             if plan.kind == "input":
                 pop = net.create(plan.shape, self.input_model, name=plan.name)
@@ -90,14 +120,25 @@ class ANNtoSNNConverter:
                 last = index == len(plans) - 1
                 neuron = self.read_out.neuron if last else self.hidden_model
                 pop = net.create(plan.shape, neuron, name=plan.name)
-                if not last and "vt" in pop.attributes():
+                if not last and "vt" in pop.attributes() and self.normalization == "model":
                     pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
                 self.projections.append(self._connect(net, self.populations[-1], pop, plan, next(factors)))
+                self._set_bias(pop, plan, next(bias_factors))
             self.thresholds.append(float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None)
             self.populations.append(pop)
         if self.read_out.stop_condition:
             self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
         return net
+
+    @staticmethod
+    def _set_bias(pop, plan, factor):
+        if plan.bias is None:
+            return
+        if "bias" not in pop.attributes() or pop.bias.ndim != 2:
+            raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}) has a bias, but neuron "
+                                  f"'{pop.neuron.name}' has no per-neuron 'bias' parameter to carry it")
+        per_neuron = np.tile(plan.bias * factor, pop.size // plan.bias.size)  # channels innermost
+        pop.bias = per_neuron
 
     @staticmethod
     def _connect(net, pre, post, plan, factor):
@@ -129,8 +170,8 @@ class ANNtoSNNConverter:
         return "\n".join(lines)
 
     # -- prediction ------------------------------------------------------------------------------
-    def _prepare(self, samples):
-        if self.network is None:
+    def _prepare(self, samples, check_range=True):
+        if self.plans is None:
             raise ConversionError("no model loaded: call load_keras_model() first")
         x = np.asarray(samples)
         if x.dtype == object or not np.issubdtype(x.dtype, np.number):
@@ -146,25 +187,36 @@ class ANNtoSNNConverter:
         bad = ~np.isfinite(x).all(axis=1)
         if bad.any():
             raise InputError(f"{int(bad.sum())} sample(s) contain NaN or inf, first at index {int(np.argmax(bad))}")
-        if x.size and (x.max() > 1.0 or x.min() < 0.0):
+        if check_range and x.size and (x.max() > 1.0 or x.min() < 0.0):
             warnings.warn(f"samples range over [{x.min():g}, {x.max():g}]; the converter expects [0, 1] and "
                           f"multiplies them by max_f={self.max_f:g}", UserWarning, stacklevel=3)
         return x
 
-    def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True):
+    def evaluate(self, samples, labels, duration_per_sample=1000, batch_size=None, progress=True):
+        """Accuracy, accuracy against time step, and SynOps next to the ANN's MACs; see Evaluation."""
+        from .evaluation import evaluate
+        return evaluate(self, samples, labels, duration_per_sample, batch_size=batch_size, progress=progress)
+
+    def ensure_batch_size(self, batch_size):
+        """Rebuild the network for another batch size (same code, so the build is a cache hit)."""
+        if batch_size is not None and int(batch_size) != self.network.batch_size:
+            self.network = self._build(self.plans, int(batch_size))
+            self.network.compile()
+
+    def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True,
+                on_chunk=None):
         """Class index per sample (a list of tied classes per sample if ``multiple``).
 
         After the call, ``self.scores`` holds the (n, classes) read-out values,
         ``self.stop_steps`` the decision step of early-stopping read-outs (-1: none),
         ``self.synaptic_events`` the (n, projections) events delivered and
         ``self.spike_totals`` the spikes of each population over all samples.
+        ``on_chunk(start, items)`` is called after each simulated batch (for monitors).
         """
         x = self._prepare(samples)
         if not isinstance(duration_per_sample, (int, np.integer)) or duration_per_sample < 1:
             raise InputError(f"duration_per_sample must be a positive integer, got {duration_per_sample!r}")
-        if batch_size is not None and int(batch_size) != self.network.batch_size:
-            self.network = self._build(self.plans, int(batch_size))
-            self.network.compile()
+        self.ensure_batch_size(batch_size)
         net, batch = self.network, self.network.batch_size
         inputs, outputs = self.populations[0], self.populations[-1]
         n = len(x)
@@ -194,11 +246,22 @@ class ANNtoSNNConverter:
             scores = self.read_out.scores(outputs, items)
             self.scores[start:start + items] = scores
             predictions += decide(scores, range(start, start + items), net.seed, multiple)
+            if on_chunk is not None:
+                on_chunk(start, items)
             if bar is not None:
                 bar.update(items)
         if bar is not None:
             bar.close()
         return predictions
+
+
+def calibration_activations(keras_model, plans, x):
+    """The ANN's activation of every converted layer on ``x`` (one Keras forward pass)."""
+    import keras
+    outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans]
+    probe = keras.Model(keras_model.inputs, outputs)
+    values = probe.predict(x, verbose=0, batch_size=256)
+    return [np.asarray(v) for v in (values if isinstance(values, list) else [values])]
 
 
 def _progress(total, enabled):

@@ -1,5 +1,5 @@
 """Keras model → a plan of spiking layers, with precise errors for what cannot be converted."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -26,6 +26,9 @@ class LayerPlan:
     padding: str = "valid"
     operation: str = ""               # pooling: "max" | "mean"
     pool_size: Tuple[int, int] = (1, 1)
+    bias: Optional[np.ndarray] = None # per output channel (folded BatchNorm included)
+    output_layer: str = ""            # Keras layer whose output is this plan's activation
+    folded: Tuple[str, ...] = ()      # BatchNormalization layers folded into this one
 
     @property
     def size(self):
@@ -81,8 +84,8 @@ def plan_layers(model):
     """Walk a sequential chain of layers and return LayerPlans, input first."""
     input_shape = _input_shape(model)
     layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
-    plans = [LayerPlan(model.inputs[0].name if hasattr(model.inputs[0], "name") else "input",
-                       "InputLayer", "input", input_shape, 0, None, "linear")]
+    plans = [LayerPlan(getattr(model.inputs[0], "name", "input") or "input", "InputLayer", "input",
+                       input_shape, 0, None, "linear")]
     current_shape = input_shape
     for depth, layer in enumerate(layers, start=1):
         cls = type(layer).__name__
@@ -103,7 +106,10 @@ def plan_layers(model):
                 _fail(layer, f"activation '{name}' does not follow a linear layer",
                       "put activations right after Dense layers")
             _check_activation(layer, name, last)
-            plans[-1] = LayerPlan(**{**previous.__dict__, "activation": name})
+            plans[-1] = replace(previous, activation=name, output_layer=layer.name)
+            continue
+        if cls == "BatchNormalization":
+            plans[-1] = _fold_batch_norm(layer, plans[-1])
             continue
         if cls == "Conv2D":
             plans.append(_conv_plan(layer, depth, current_shape, last))
@@ -114,8 +120,6 @@ def plan_layers(model):
             current_shape = plans[-1].shape
             continue
         if cls == "Dense":
-            if layer.use_bias:
-                _fail(layer, "has a bias", "retrain with use_bias=False (the reference converter has no biases)")
             kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
             if len(current_shape) != 1:
                 _fail(layer, f"receives a {len(current_shape)}-D input {current_shape}",
@@ -125,7 +129,8 @@ def plan_layers(model):
             activation = _activation_name(layer)
             _check_activation(layer, activation, last, allow_linear=True)
             current_shape = (kernel.shape[1],)
-            plans.append(LayerPlan(layer.name, cls, "dense", current_shape, depth, kernel, activation))
+            plans.append(LayerPlan(layer.name, cls, "dense", current_shape, depth, kernel, activation,
+                                   bias=_bias(layer), output_layer=layer.name))
             continue
         _fail(layer, "this layer type is not supported",
               "supported: InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
@@ -167,8 +172,6 @@ def _conv_plan(layer, depth, shape, last):
         _fail(layer, f"dilation_rate {tuple(cfg['dilation_rate'])} is not supported", "use dilation_rate=1")
     if cfg.get("groups", 1) != 1:
         _fail(layer, f"groups={cfg['groups']} is not supported", "use groups=1")
-    if layer.use_bias:
-        _fail(layer, "has a bias", "retrain with use_bias=False (the reference converter has no biases)")
     if cfg["padding"] not in ("same", "valid"):
         _fail(layer, f"padding '{cfg['padding']}' is not supported", "use 'same' or 'valid'")
     if last:
@@ -180,7 +183,7 @@ def _conv_plan(layer, depth, shape, last):
     activation = _activation_name(layer)
     _check_activation(layer, activation, False, allow_linear=True)
     return LayerPlan(layer.name, "Conv2D", "conv", (oh, ow, kernel.shape[3]), depth, kernel, activation,
-                     stride=stride, padding=cfg["padding"])
+                     stride=stride, padding=cfg["padding"], bias=_bias(layer), output_layer=layer.name)
 
 
 def _pool_plan(layer, depth, shape):
@@ -191,7 +194,7 @@ def _pool_plan(layer, depth, shape):
         if layer.get_config().get("keepdims"):
             _fail(layer, "keepdims=True is not supported", "use keepdims=False")
         return LayerPlan(layer.name, cls, "pool", (shape[2],), depth, None, "linear", stride=shape[:2],
-                         padding="valid", operation="mean", pool_size=shape[:2])
+                         padding="valid", operation="mean", pool_size=shape[:2], output_layer=layer.name)
     cfg = layer.get_config()
     pool = tuple(int(p) for p in cfg["pool_size"])
     stride = tuple(int(s) for s in (cfg.get("strides") or pool))
@@ -201,4 +204,32 @@ def _pool_plan(layer, depth, shape):
                         convolution.output_size(shape[1], pool[1], stride[1], cfg["padding"]))
     operation = "max" if cls == "MaxPooling2D" else "mean"
     return LayerPlan(layer.name, cls, "pool", (oh, ow, shape[2]), depth, None, "linear", stride=stride,
-                     padding=cfg["padding"], operation=operation, pool_size=pool)
+                     padding=cfg["padding"], operation=operation, pool_size=pool, output_layer=layer.name)
+
+
+def _bias(layer):
+    if not layer.use_bias:
+        return None
+    bias = np.asarray(layer.get_weights()[1], dtype=np.float32)
+    return bias if bias.any() else None
+
+
+def _fold_batch_norm(layer, previous):
+    """BN(y) = gamma * (y - mean) / sqrt(var + eps) + beta, folded into the preceding kernel and bias."""
+    if previous.kind not in ("dense", "conv") or previous.activation != "linear":
+        _fail(layer, "can only be folded into a Dense or Conv2D layer with a linear activation right before it",
+              "place BatchNormalization between the layer and its activation")
+    cfg = layer.get_config()
+    axis = cfg.get("axis", -1)
+    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    if axis not in (-1, len(previous.shape)):
+        _fail(layer, f"normalises axis {axis}", "normalise the channel (last) axis")
+    values = dict(zip([w.path.split("/")[-1] for w in layer.weights], layer.get_weights()))
+    channels = previous.weights.shape[-1]
+    gamma = values.get("gamma", np.ones(channels, np.float32))
+    beta = values.get("beta", np.zeros(channels, np.float32))
+    scale = gamma / np.sqrt(values["moving_variance"] + cfg["epsilon"])
+    bias = previous.bias if previous.bias is not None else np.zeros(channels, np.float32)
+    return replace(previous, weights=(previous.weights * scale).astype(np.float32),
+                   bias=((bias - values["moving_mean"]) * scale + beta).astype(np.float32),
+                   output_layer=layer.name, folded=previous.folded + (layer.name,))

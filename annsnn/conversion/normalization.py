@@ -1,8 +1,14 @@
-"""Weight normalisation after Diehl et al. (2015), model-based.
+"""Weight normalisation.
 
-For each weighted layer: factor = scale / max over post neurons of the sum
-of its positive incoming weights. The default scale of the k-th converted
-layer is k + 1 (2, 3, ...), as in the reference converter.
+model (Diehl et al. 2015, the reference default): for each weighted layer,
+factor = scale / max over post neurons of the sum of its positive incoming
+weights; the default scale of the k-th converted layer is k + 1 (2, 3, ...).
+
+data / robust (Diehl et al. 2015; Rueckauer et al. 2017): lambda_l is the
+maximum (data) or the p-th percentile (robust) of the ANN's non-zero
+activations of layer l over calibration data; weights are scaled by
+lambda_{l-1} / lambda_l and biases by 1 / lambda_l, so that activations map
+to at most about one spike per step.
 """
 import numpy as np
 
@@ -50,3 +56,29 @@ def model_based_factors(weight_list, scale_factor=None):
         peak = max_positive_input(weights)
         factors.append(scale / peak if peak > 0 else 1.0)
     return factors
+
+
+def data_based_factors(plans, activations, percentile=None):
+    """(weight factors, bias factors) per converted layer from calibration activations.
+
+    ``activations`` holds one array per plan (the input first). Pooling keeps lambda.
+    """
+    def scale(values):
+        values = np.asarray(values, dtype=np.float64).ravel()
+        values = values[values > 0]
+        if values.size == 0:
+            return 1.0
+        return float(values.max() if percentile is None else np.percentile(values, percentile))
+
+    previous = scale(activations[0])
+    weight_factors, bias_factors = [], []
+    for plan, activation in zip(plans[1:], activations[1:]):
+        if plan.weights is None:
+            weight_factors.append(1.0)
+            bias_factors.append(1.0)
+            continue
+        current = scale(activation)
+        weight_factors.append(previous / current)
+        bias_factors.append(1.0 / current)
+        previous = current
+    return weight_factors, bias_factors

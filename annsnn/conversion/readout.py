@@ -22,18 +22,20 @@ class ReadOut:
         return np.array(population.get(self.score)[:n_items], dtype=np.float64)
 
 
-def make_readout(mode, k=None):
+def make_readout(mode, k=None, subtract=False):
+    """``subtract`` picks the reset-by-subtraction output neuron (for IF_subtract networks)."""
     if mode not in READ_OUTS:
         raise ConversionError(f"unknown read_out '{mode}'; choose one of {', '.join(READ_OUTS)}")
+    counter = models.IF_subtract_ReadOut if subtract else models.IaF_ReadOut
     if mode == "membrane_potential":
         return ReadOut(mode, models.IaF_Acc, "v", None)
     if mode == "spike_count":
-        return ReadOut(mode, models.IaF_ReadOut, "sc", None)
+        return ReadOut(mode, counter, "sc", None)
     if mode == "time_to_first_spike":
-        return ReadOut(mode, models.IaF_ReadOut, "sc", "spiked : any")
+        return ReadOut(mode, counter, "sc", "spiked : any")
     if k is None or not isinstance(k, (int, np.integer)) or k < 1:
         raise ConversionError(f"read_out 'time_to_k_spikes' needs an integer k >= 1, got k={k!r}")
-    return ReadOut(mode, models.IaF_ReadOut, "sc", f"sc >= {int(k)} : any")
+    return ReadOut(mode, counter, "sc", f"sc >= {int(k)} : any")
 
 
 def decide(scores, sample_ids, seed, multiple):

@@ -1,0 +1,90 @@
+"""evaluate(): accuracy, accuracy against time, SynOps against the ANN's MACs, energy estimate."""
+from dataclasses import asdict, dataclass
+from typing import Dict, List
+
+import numpy as np
+
+from annsnn.errors import InputError
+
+PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
+PJ_PER_MAC = 4.6          # Horowitz 2014, 45 nm, float32 multiply-accumulate
+ENERGY_ASSUMPTION = ("energy = 0.9 pJ per synaptic event (an accumulate) for the SNN and 4.6 pJ per "
+                     "multiply-accumulate for the ANN (Horowitz 2014, 45 nm, float32); memory traffic, neuron "
+                     "updates and ANN pooling are not counted")
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    samples: int
+    steps: int
+    accuracy_curve: List[float]            # expected accuracy had the read-out been taken at step 1..T
+    synops_per_sample: Dict[str, float]    # synaptic events per projection (layer), mean per sample
+    macs_per_sample: Dict[str, float]      # ANN multiply-accumulates of the same layers (pooling: 0)
+    snn_energy_uj: float                   # per sample, microjoules
+    ann_energy_uj: float
+    energy_assumption: str = ENERGY_ASSUMPTION
+
+    @property
+    def total_synops(self):
+        return float(sum(self.synops_per_sample.values()))
+
+    @property
+    def total_macs(self):
+        return float(sum(self.macs_per_sample.values()))
+
+    def to_dict(self):
+        return dict(asdict(self), total_synops=self.total_synops, total_macs=self.total_macs)
+
+    def __str__(self):
+        lines = [f"accuracy {100 * self.accuracy:.2f} % on {self.samples} samples, {self.steps} steps"]
+        for step in sorted({1, 10, 25, 50, 100, 200, self.steps} & set(range(1, self.steps + 1))):
+            lines.append(f"  accuracy at step {step:5d}: {100 * self.accuracy_curve[step - 1]:.2f} %")
+        lines.append(f"{'layer':20s} {'SynOps/sample':>15s} {'ANN MACs/sample':>16s}")
+        for name, synops in self.synops_per_sample.items():
+            lines.append(f"{name:20s} {synops:15,.0f} {self.macs_per_sample[name]:16,.0f}")
+        lines.append(f"energy per sample: SNN {self.snn_energy_uj:.3f} uJ, ANN {self.ann_energy_uj:.3f} uJ")
+        lines.append(f"({self.energy_assumption})")
+        return "\n".join(lines)
+
+
+def _labels(labels, n):
+    y = np.asarray(labels)
+    if y.ndim == 2:  # one-hot
+        y = y.argmax(axis=1)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"labels must be {n} integer class indices (or one-hot rows), got shape {y.shape} "
+                         f"and dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def evaluate(conv, samples, labels, duration, batch_size=None, progress=True):
+    x = conv._prepare(samples)
+    y = _labels(labels, len(x))
+    conv.ensure_batch_size(batch_size)
+    net, output = conv.network, conv.populations[-1]
+    variable = "v" if conv.read_out.mode == "membrane_potential" else "spike"
+    monitor = net.monitor(output, [variable])
+    correct = np.zeros(int(duration))
+
+    def on_chunk(start, items):
+        data = monitor.get(variable)[:, :items] if variable == "v" else monitor.spike_raster()[:, :items]
+        score = data if variable == "v" else np.cumsum(data, axis=0, dtype=np.int32)
+        tied = score == score.max(axis=2, keepdims=True)
+        truth = tied[:, np.arange(items), y[start:start + items]]
+        correct[:len(score)] += (truth / tied.sum(axis=2)).sum(axis=1)  # random tie-breaking, in expectation
+        monitor.reset()
+
+    try:
+        predictions = conv.predict(x, int(duration), progress=progress, on_chunk=on_chunk)
+    finally:
+        net.monitors.remove(monitor)
+    names = [proj.name for proj in conv.projections]
+    synops = dict(zip(names, conv.synaptic_events.mean(axis=0).tolist()))
+    macs = {proj.name: float(proj.fan_out().sum()) if getattr(proj, "kind", "") in ("dense", "conv") else 0.0
+            for proj in conv.projections}
+    return Evaluation(
+        accuracy=float((np.asarray(predictions) == y).mean()), samples=len(y), steps=int(duration),
+        accuracy_curve=(correct / len(y)).tolist(), synops_per_sample=synops, macs_per_sample=macs,
+        snn_energy_uj=sum(synops.values()) * PJ_PER_ACCUMULATE * 1e-6,
+        ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6)
