@@ -12,11 +12,12 @@ class Monitor:
 
     ``get(name)`` returns an array of shape (records, B, n) for a variable
     and, for ``"spike"``, a list with one ``{neuron: step array}`` dict per
-    batch item. ``neurons`` limits recording to a subset of neuron indices.
-    Recording buffers grow with each ``simulate`` call; ``reset`` empties them.
+    batch item. ``neurons`` limits recording to a subset of neuron indices and
+    ``start``/``stop`` to a range of steps (counted from the last reset), so a
+    long run need not grow without bound. ``reset`` empties the recordings.
     """
 
-    def __init__(self, network, population, variables, neurons=None, period=1):
+    def __init__(self, network, population, variables, neurons=None, period=1, start=0, stop=None):
         if isinstance(variables, str):
             variables = [variables]
         variables = list(variables)
@@ -31,6 +32,9 @@ class Monitor:
             raise NetworkError(f"monitor: period must be >= 1, got {period}")
         self.network, self.population, self.variables = network, population, variables
         self.period = int(period)
+        self.start, self.stop = int(start), None if stop is None else int(stop)
+        if self.start < 0 or (self.stop is not None and self.stop < self.start):
+            raise NetworkError(f"monitor: need 0 <= start <= stop, got start={start}, stop={stop}")
         if neurons is None:
             self.neurons = None
         else:
@@ -48,11 +52,16 @@ class Monitor:
             self._scatter[self.neurons] = np.arange(n, dtype=np.int32)
         self._chunks = {name: [] for name in variables}
         self._steps = []          # network step of each record (of item 0)
-        self._recorded_steps = 0  # steps simulated since the last reset (for the period phase)
 
-    def _tasks(self, n_steps, step_offsets):
+    def _tasks(self, n_steps, step_offset):
         """Allocate this call's buffers; return task rows for the generated recorder."""
-        rows = -(-n_steps // self.period)
+        # steps start, start + period, ... (< stop) that fall in [step_offset, step_offset + n_steps)
+        end = step_offset + n_steps if self.stop is None else min(step_offset + n_steps, self.stop)
+        first = max(self.start, step_offset)
+        first += (self.start - first) % self.period
+        if first >= end:
+            return []
+        rows = -(-(end - first) // self.period)
         batch = self.network.batch_size
         tasks = []
         for name in self.variables:
@@ -66,10 +75,10 @@ class Monitor:
                 counts, columns, kind = _NO_POINTER, self._gather, 0
             self._chunks[name].append(chunk)
             row = dict(kind=kind, n_source=self.population.size, n_columns=self.n_columns, period=self.period,
-                       source=source.ctypes.data, counts=counts,
+                       first=first - step_offset, last=end - step_offset, source=source.ctypes.data, counts=counts,
                        columns=_NO_POINTER if columns is None else columns.ctypes.data, dest=chunk.ctypes.data)
             tasks.append([row[f] for f in RECORD_FIELDS])
-        self._steps.append(step_offsets + np.arange(0, n_steps, self.period))
+        self._steps.append(np.arange(first, end, self.period))
         return tasks
 
     def steps(self):

@@ -96,10 +96,12 @@ class Network:
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
                                     padding)
 
-    def monitor(self, population, variables, neurons=None, period=1):
-        """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed."""
+    def monitor(self, population, variables, neurons=None, period=1, start=0, stop=None):
+        """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed.
+
+        ``neurons``, ``period`` and the step range [``start``, ``stop``) bound what is kept."""
         self._own(population, "the monitored object")
-        mon = Monitor(self, population, variables, neurons=neurons, period=period)
+        mon = Monitor(self, population, variables, neurons=neurons, period=period, start=start, stop=stop)
         self.monitors.append(mon)
         return mon
 

@@ -4,7 +4,7 @@ from importlib import resources
 
 import jinja2
 
-RECORD_FIELDS = ("kind", "n_source", "n_columns", "period", "source", "counts", "columns", "dest")
+RECORD_FIELDS = ("kind", "n_source", "n_columns", "period", "first", "last", "source", "counts", "columns", "dest")
 
 
 def templates_dir():

@@ -188,3 +188,16 @@ def test_spike_counts_are_kept_by_the_kernel():
     np.testing.assert_array_equal(inp.spike_counts, mon.spike_counts())
     net.reset()
     assert not inp.spike_counts.any()
+
+
+def test_monitor_step_range_spans_calls():
+    net, inp, out = poisson_chain(2)
+    inp.rates = 300.0
+    ranged = net.monitor(inp, ["p"], start=5, stop=12, period=3)
+    full = net.monitor(inp, ["p"])
+    net.simulate(7)
+    net.simulate(10)
+    assert ranged.steps().tolist() == [5, 8, 11]
+    np.testing.assert_array_equal(ranged.get("p"), full.get("p")[[5, 8, 11]])
+    with pytest.raises(annsnn.NetworkError, match="start <= stop"):
+        net.monitor(inp, ["p"], start=5, stop=2)

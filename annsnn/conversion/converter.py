@@ -100,7 +100,7 @@ class ANNtoSNNConverter:
                 raise ConversionError("scale_factor applies to model-based normalisation only")
             self.plans = plans
             x = self._prepare(calibration_data, check_range=False).reshape((-1,) + plans[0].shape)
-            activations = [x] + calibration_activations(keras_model, layers, x)
+            activations = calibration_activations(keras_model, plans, x)
             percentile = self.percentile if self.normalization == "robust" else None
             self.factors, self.bias_factors = data_based_factors(plans, activations, percentile)
         elif self.normalization == "model":
@@ -256,12 +256,19 @@ class ANNtoSNNConverter:
 
 
 def calibration_activations(keras_model, plans, x):
-    """The ANN's activation of every converted layer on ``x`` (one Keras forward pass)."""
+    """The ANN's activation of every plan on ``x``, the input first (one Keras forward pass).
+
+    A softmax layer contributes its logits: the spiking output layer represents those, not probabilities.
+    """
     import keras
-    outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans]
-    probe = keras.Model(keras_model.inputs, outputs)
-    values = probe.predict(x, verbose=0, batch_size=256)
-    return [np.asarray(v) for v in (values if isinstance(values, list) else [values])]
+    outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
+    values = keras.Model(keras_model.inputs, outputs).predict(x, verbose=0, batch_size=256)
+    values = [x] + [np.asarray(v) for v in (values if isinstance(values, list) else [values])]
+    for index, plan in enumerate(plans):
+        if plan.activation == "softmax":
+            logits = values[index - 1].reshape(len(x), -1) @ plan.weights
+            values[index] = logits + (plan.bias if plan.bias is not None else 0.0)
+    return values
 
 
 def _progress(total, enabled):
