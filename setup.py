@@ -19,7 +19,8 @@ setup(
     install_requires=["numpy>=1.23", "sympy>=1.12", "jinja2>=3.0", "cython>=3.0", "filelock>=3.0", "tqdm>=4.60"],
     extras_require={
         "keras": ["tensorflow-cpu>=2.16; platform_machine=='x86_64'", "tensorflow>=2.16; platform_machine!='x86_64'",
-                  "h5py", "scikit-learn"],
+                  "h5py", "scikit-learn", "matplotlib"],
+        "plot": ["matplotlib"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["annsnn=annsnn.cli:main"]},

@@ -1,7 +1,7 @@
-"""The ``annsnn`` console script (also ``python -m annsnn``).
+"""The ``annsnn`` console script (also ``python -m annsnn``): demo, convert, info.
 
-Exit codes: 0 success, 1 the model or data cannot be used (annsnn error),
-2 bad command line (argparse).
+Exit codes: 0 success (``info``: the model converts), 1 the model or data cannot be used
+(an annsnn error, printed as one line), 2 bad command line.
 """
 import argparse
 import json
@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 
 from annsnn.errors import AnnsnnError
 
@@ -28,7 +29,10 @@ def bundled_settings(name):
 def _scale_factor(text):
     if text is None:
         return None
-    values = [float(v) for v in text.split(",")]
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise AnnsnnError(f"--scale-factor must be a number or a comma-separated list, got '{text}'") from None
     return values[0] if len(values) == 1 else values
 
 
@@ -75,19 +79,130 @@ def run_demo(args):
     return 0
 
 
+def _load_data(spec, input_shape, samples):
+    """'mnist' (bundled test set) or a .npz with x/y (or x_test/y_test); uint8 images are scaled to [0, 1]."""
+    import numpy as np
+    from annsnn.datasets import load_mnist, load_npz_dataset
+    from annsnn.errors import DataError
+    if spec == "mnist":
+        (_, _), (x, y) = load_mnist(verbose=True)
+    else:
+        x, y = load_npz_dataset(spec)
+    if samples:
+        x, y = x[:samples], y[:samples]
+    x = np.asarray(x)
+    x = x / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    size = int(np.prod(input_shape))
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != size:
+        raise DataError(f"data {spec}: samples of shape {x.shape[1:]} do not fit the model input {input_shape} "
+                        f"({size} values)")
+    y = np.asarray(y)
+    y = y.argmax(axis=1) if y.ndim == 2 else y
+    return x.reshape((len(x),) + tuple(input_shape)).astype(np.float32), y.astype(np.int64)
+
+
+def run_convert(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from annsnn import ANNtoSNNConverter
+    from annsnn.conversion.keras_model import load_keras
+    from annsnn.report import build_report, format_table, layer_table
+
+    model = load_keras(args.model)
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    conv = ANNtoSNNConverter(input_encoding=args.encoding, hidden_neuron=args.hidden_neuron,
+                             read_out=args.read_out, k=args.k, normalization=args.normalization, seed=args.seed)
+    x, y = _load_data(args.data, shape or (0,), args.samples)
+    calibration = x[:min(len(x), 1000)] if args.normalization in ("data", "robust") else None
+    conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
+                          batch_size=args.batch_size, calibration_data=calibration)
+    print(format_table(layer_table(conv)))
+    ann = float((model.predict(x, verbose=0, batch_size=512).argmax(1) == y).mean())
+    settings = dict(model=str(args.model), data=args.data, encoding=args.encoding, hidden_neuron=args.hidden_neuron,
+                    read_out=args.read_out, k=args.k, normalization=args.normalization,
+                    scale_factor=_scale_factor(args.scale_factor), seed=args.seed)
+    report = build_report(conv, x, y, args.duration, args.out, ann, settings, progress=not args.quiet,
+                          plots=not args.no_plots)
+    print(f"ANN accuracy       {100 * ann:.2f} %")
+    print(f"SNN accuracy       {100 * report['snn_accuracy']:.2f} %  "
+          f"({100 * (report['snn_accuracy'] - ann):+.2f} points, {args.duration} steps)")
+    print(f"throughput         {report['samples_per_s']:,.0f} samples/s")
+    if "latency_steps" in report:
+        lat = report["latency_steps"]
+        print(f"decision latency   p50 {lat['p50']} / p90 {lat['p90']} / p99 {lat['p99']} steps "
+              f"({100 * lat['decided_fraction']:.1f} % decided)")
+    print(f"report             {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def run_info(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from annsnn.conversion.keras_model import load_keras, plan_layers
+    from annsnn.errors import ConversionError
+    model = load_keras(args.model)
+    try:
+        plans = plan_layers(model)
+    except ConversionError as exc:
+        print(f"{args.model}: does not convert: {exc}")
+        return 1
+    print(f"{args.model}: converts ({len(plans) - 1} layers)")
+    for plan in plans:
+        extra = f", folds {', '.join(plan.folded)}" if plan.folded else ""
+        extra += ", bias" if plan.bias is not None else ""
+        print(f"  {plan.name:20s} {plan.keras_class:24s} {str(plan.shape):16s} {plan.activation}{extra}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors as one line (no usage dump), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="annsnn", description="Convert Keras networks to spiking networks "
-                                     "and simulate them with generated C++.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="annsnn", description="Convert Keras networks to spiking networks "
+                     "and simulate them with generated C++.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    convert = sub.add_parser("convert", help="convert a .keras model, evaluate it and write a report with plots")
+    convert.add_argument("model", help="path to a .keras file")
+    convert.add_argument("--data", default="mnist", help="'mnist' (bundled test set) or a .npz with x and y")
+    convert.add_argument("--encoding", choices=("IB", "CPN", "poisson", "PSO", "constant"), default="IB")
+    convert.add_argument("--hidden-neuron", dest="hidden_neuron", choices=("IaF", "IF_subtract"), default="IaF")
+    convert.add_argument("--read-out", dest="read_out", default="spike_count",
+                         choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
+    convert.add_argument("--k", type=_positive, default=None, help="k for the time_to_k_spikes read-out")
+    convert.add_argument("--normalization", choices=("model", "data", "robust"), default="model")
+    convert.add_argument("--scale-factor", dest="scale_factor", default=None)
+    convert.add_argument("--duration", type=_positive, default=200, help="steps per sample (default 200)")
+    convert.add_argument("--batch-size", dest="batch_size", type=_positive, default=None)
+    convert.add_argument("--samples", type=_positive, default=None, help="use the first N samples")
+    convert.add_argument("--out", default="annsnn-report", help="report directory (default ./annsnn-report)")
+    convert.add_argument("--seed", type=int, default=1)
+    convert.add_argument("--no-plots", dest="no_plots", action="store_true")
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    convert.set_defaults(handler=run_convert)
+    info = sub.add_parser("info", help="say whether a .keras model converts, and if not which layer blocks it")
+    info.add_argument("model", help="path to a .keras file")
+    info.set_defaults(handler=run_info)
     demo = sub.add_parser("demo", help="convert and evaluate a bundled MNIST model, offline")
     demo.add_argument("--model", choices=BUNDLED_MODELS, default="mlp")
     demo.add_argument("--encoding", choices=("IB", "CPN", "poisson", "PSO"), default="IB")
     demo.add_argument("--read-out", dest="read_out", default="spike_count",
                       choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
     demo.add_argument("--k", type=int, default=None, help="k for the time_to_k_spikes read-out")
-    demo.add_argument("--duration", type=int, default=200, help="steps per sample (default 200)")
-    demo.add_argument("--samples", type=int, default=None, help="test samples to use (default all 10,000)")
-    demo.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    demo.add_argument("--duration", type=_positive, default=200, help="steps per sample (default 200)")
+    demo.add_argument("--samples", type=_positive, default=None, help="test samples to use (default all 10,000)")
+    demo.add_argument("--batch-size", dest="batch_size", type=_positive, default=None)
     demo.add_argument("--scale-factor", dest="scale_factor", default=None,
                       help="normalisation scale: one number or a comma-separated list per layer")
     demo.add_argument("--seed", type=int, default=1)
@@ -99,8 +214,6 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "duration", 1) is not None and getattr(args, "duration", 1) < 1:
-        parser.error("--duration must be a positive number of steps")
     try:
         return args.handler(args)
     except AnnsnnError as exc:

@@ -23,6 +23,7 @@ class Evaluation:
     macs_per_sample: Dict[str, float]      # ANN multiply-accumulates of the same layers (pooling: 0)
     snn_energy_uj: float                   # per sample, microjoules
     ann_energy_uj: float
+    predictions: List[int] = None           # the class chosen for each sample
     energy_assumption: str = ENERGY_ASSUMPTION
 
     @property
@@ -87,4 +88,4 @@ def evaluate(conv, samples, labels, duration, batch_size=None, progress=True):
         accuracy=float((np.asarray(predictions) == y).mean()), samples=len(y), steps=int(duration),
         accuracy_curve=(correct / len(y)).tolist(), synops_per_sample=synops, macs_per_sample=macs,
         snn_energy_uj=sum(synops.values()) * PJ_PER_ACCUMULATE * 1e-6,
-        ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6)
+        ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])

@@ -37,6 +37,10 @@ class LayerPlan:
 
 def load_keras(model_or_path):
     """A ``keras.Model`` from a model object or a .keras/.h5 path (errors name the file)."""
+    if isinstance(model_or_path, (str, Path)):
+        path = Path(model_or_path)
+        if not path.is_file():  # before importing TensorFlow, which takes seconds
+            raise ConversionError(f"model file not found: {path}")
     try:
         import keras
     except ImportError:
@@ -45,9 +49,6 @@ def load_keras(model_or_path):
         return model_or_path
     if not isinstance(model_or_path, (str, Path)):
         raise ConversionError(f"expected a path to a .keras file or a keras.Model, got {type(model_or_path).__name__}")
-    path = Path(model_or_path)
-    if not path.is_file():
-        raise ConversionError(f"model file not found: {path}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for unreadable files

@@ -1,0 +1,95 @@
+"""The conversion report behind ``annsnn convert``: figures, report.json and diagnostic plots."""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import plot
+from .conversion.converter import calibration_activations
+
+DIAGNOSTIC_SAMPLES = 64
+
+
+def layer_table(conv):
+    """Per-layer rows: name, type, shape, parameters, normalisation factor, threshold."""
+    rows = []
+    factors = [None] + list(conv.factors)
+    for plan, factor, vt in zip(conv.plans, factors, conv.thresholds):
+        params = 0 if plan.weights is None else int(plan.weights.size + (0 if plan.bias is None else plan.bias.size))
+        rows.append(dict(layer=plan.name, type=plan.keras_class, shape=list(plan.shape), parameters=params,
+                         factor=factor, threshold=vt, folded=list(plan.folded)))
+    return rows
+
+
+def format_table(rows):
+    header = ("layer", "type", "shape", "parameters", "factor", "threshold")
+    cells = [header] + [(r["layer"], r["type"] + (" +BN" if r["folded"] else ""), str(tuple(r["shape"])),
+                         f"{r['parameters']:,}", "" if r["factor"] is None else f"{r['factor']:.4f}",
+                         "" if r["threshold"] is None else f"{r['threshold']:.2f}") for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _diagnostics(conv, x, duration, out_dir):
+    """One small run with monitors: raster/trace of sample 0, rate histograms, ANN activation vs SNN rate."""
+    n = min(DIAGNOSTIC_SAMPLES, len(x), conv.network.batch_size)
+    net = conv.network
+    monitors = [net.monitor(pop, ["spike"]) for pop in conv.populations if pop.spec.spiking]
+    hidden = conv.populations[1]
+    trace = net.monitor(hidden, ["v"]) if "v" in hidden.attributes() else None
+    try:
+        conv.predict(x[:n], duration, progress=False)
+        spiking = [p for p in conv.populations if p.spec.spiking]
+        rates = {p.name: p.spike_counts[:n] / duration for p in spiking}
+        raster = {}
+        for pop, mon in zip(spiking, monitors):
+            steps, neurons = np.nonzero(mon.spike_raster()[:, 0, :])
+            raster[pop.name] = (steps, neurons, pop.size)
+        busiest = int(np.argmax(hidden.spike_counts[0])) if hidden.spec.spiking else 0
+        files = {"raster": plot.raster_and_trace(
+            raster, trace.get("v")[:, 0, busiest] if trace else np.zeros(duration), out_dir / "raster_trace.png",
+            f"v of '{hidden.name}' #{busiest}")}
+    finally:
+        for mon in monitors + ([trace] if trace else []):
+            net.monitors.remove(mon)
+    files["rates"] = plot.rate_histograms(rates, out_dir / "firing_rates.png")
+    activations = calibration_activations(conv.keras_model, conv.plans, x[:n].reshape((n,) + conv.plans[0].shape))
+    pairs = {plan.name: (act.reshape(n, -1), rates[plan.name]) for plan, act in zip(conv.plans, activations)
+             if plan.name in rates and plan.kind != "input"}
+    files["activation_vs_rate"] = plot.activation_vs_rate(pairs, out_dir / "activation_vs_rate.png")
+    mean_rates = {name: float(r.mean()) for name, r in rates.items()}
+    return files, mean_rates
+
+
+def build_report(conv, x, y, duration, out_dir, ann_accuracy, settings, progress=True, plots=True):
+    """Evaluate, write ``out_dir/report.json`` and the PNGs; returns the report dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = conv.evaluate(x, y, duration, progress=progress)
+    seconds = time.perf_counter() - started
+    report = dict(settings=settings, samples=len(y), duration=duration, ann_accuracy=ann_accuracy,
+                  snn_accuracy=result.accuracy, samples_per_s=len(y) / seconds, seconds=seconds,
+                  build=dict(seconds=conv.network.build_info.seconds, compiled=conv.network.build_info.compiled),
+                  layers=layer_table(conv), evaluation=result.to_dict())
+    if conv.read_out.stop_condition:
+        decided = conv.stop_steps[conv.stop_steps >= 0]
+        report["latency_steps"] = dict(
+            decided_fraction=float(len(decided) / len(y)),
+            **{f"p{q}": float(np.percentile(decided, q)) if len(decided) else None for q in (50, 90, 99)})
+    if plots:
+        files = {"accuracy_curve": plot.accuracy_curve(result.accuracy_curve, out_dir / "accuracy_vs_time.png",
+                                                       ann_accuracy)}
+        matrix = plot.confusion_matrix(y, result.predictions, out_dir / "confusion_matrix.png",
+                                       classes=conv.populations[-1].size)
+        files["confusion_matrix"] = str(out_dir / "confusion_matrix.png")
+        diag_files, mean_rates = _diagnostics(conv, x, duration, out_dir)
+        files.update(diag_files)
+        report.update(confusion_matrix=matrix.tolist(), mean_rates=mean_rates,
+                      plots={k: Path(v).name for k, v in files.items()})
+    report["evaluation"].pop("predictions", None)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,67 @@
+"""The real console script, in a subprocess: convert writes a report and plots; bad input is one line."""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+MLP = os.path.join(os.path.dirname(__file__), "..", "annsnn", "data", "models", "mlp.keras")
+
+
+def annsnn(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "annsnn", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_convert_writes_report_and_plots(tmp_path):
+    out = annsnn("convert", MLP, "--samples", "500", "--out", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["samples"] == 500 and 0.9 < report["snn_accuracy"] <= 1.0
+    assert len(report["evaluation"]["accuracy_curve"]) == 200
+    assert [row["layer"] for row in report["layers"]][-1] == "dense_out"
+    assert set(report["plots"]) == {"accuracy_curve", "confusion_matrix", "raster", "rates", "activation_vs_rate"}
+    for name in report["plots"].values():
+        width, height = png_size(tmp_path / name)
+        assert width >= 400 and height >= 250
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert "ANN accuracy" in out.stdout and "threshold" in out.stdout
+
+
+def test_info_says_what_blocks_conversion(tmp_path):
+    keras = pytest.importorskip("keras")
+    good = annsnn("info", MLP)
+    assert good.returncode == 0 and "converts" in good.stdout
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LayerNormalization()(inputs)))
+    model.save(tmp_path / "blocked.keras")
+    bad = annsnn("info", str(tmp_path / "blocked.keras"))
+    assert bad.returncode == 1 and "LayerNormalization" in bad.stdout
+
+
+@pytest.mark.parametrize("make_args, fragment", [
+    (lambda d: ["convert", str(d / "missing.keras")], "not found"),
+    (lambda d: ["convert", str(d / "corrupt.keras")], "cannot read Keras model"),
+    (lambda d: ["convert", MLP, "--data", str(d / "wrong.npz")], "do not fit the model input"),
+    (lambda d: ["convert", MLP, "--encoding", "morse"], "invalid choice: 'morse'"),
+    (lambda d: ["convert", MLP, "--duration", "-5"], "expected a positive integer"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, make_args, fragment):
+    (tmp_path / "corrupt.keras").write_bytes(b"not a zip")
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((5, 10)), y=np.zeros(5, np.int64))
+    out = annsnn(*make_args(tmp_path))
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and fragment in out.stderr
+    errors = [l for l in out.stderr.splitlines() if l.startswith("annsnn") and "error" in l]
+    assert len(errors) == 1, out.stderr  # (TensorFlow may add its own start-up log lines)
