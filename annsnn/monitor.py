@@ -106,6 +106,22 @@ class Monitor:
             result.append({int(columns[c]): steps[rows[cols == c]] for c in np.unique(cols)})
         return result
 
+    def raster(self, item=0):
+        """(steps, neuron indices) of every recorded spike of one batch item, for scatter plots."""
+        rows, cols = np.nonzero(self._data("spike")[:, item, :])
+        columns = self.neurons if self.neurons is not None else np.arange(self.n_columns)
+        return self.steps()[rows], columns[cols]
+
+    def mean_rate(self):
+        """(B, n) mean firing rate in Hz (dt in ms) over the recorded steps."""
+        records = self._data("spike").shape[0]
+        seconds = records * self.period * self.network.dt / 1000.0
+        return self.spike_counts() / seconds if records else np.zeros((self.network.batch_size, self.n_columns))
+
+    def histogram(self):
+        """(records, B): number of recorded neurons spiking at each recorded step."""
+        return self._data("spike").sum(axis=2, dtype=np.int64)
+
     def spike_raster(self):
         """(records, B, n) uint8: 1 where a neuron spiked."""
         return self._data("spike")

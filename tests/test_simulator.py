@@ -201,3 +201,16 @@ def test_monitor_step_range_spans_calls():
     np.testing.assert_array_equal(ranged.get("p"), full.get("p")[[5, 8, 11]])
     with pytest.raises(annsnn.NetworkError, match="start <= stop"):
         net.monitor(inp, ["p"], start=5, stop=2)
+
+
+def test_monitor_helpers():
+    net, inp, out = poisson_chain(2)
+    inp.rates = 200.0
+    mon = net.monitor(inp, ["spike"], neurons=[3, 5, 8])
+    net.simulate(500)
+    steps, neurons = mon.raster(item=1)
+    raster = mon.spike_raster()[:, 1]
+    assert len(steps) == raster.sum() and set(neurons) <= {3, 5, 8}
+    assert mon.histogram().shape == (500, 2) and mon.histogram().sum() == mon.spike_counts().sum()
+    np.testing.assert_allclose(mon.mean_rate(), mon.spike_counts() / 0.5)  # 500 steps of 1 ms
+    assert abs(mon.mean_rate().mean() - 200.0) < 30

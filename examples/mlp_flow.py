@@ -1,0 +1,22 @@
+"""The seed notebook's MLP flow: load the bundled Keras MLP, convert it, classify MNIST test images."""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+
+from annsnn import ANNtoSNNConverter  # noqa: E402
+from annsnn.cli import bundled_model_path  # noqa: E402
+from annsnn.datasets import load_mnist  # noqa: E402
+
+samples = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+(_, _), (x_test, y_test) = load_mnist()
+x, y = x_test[:samples].reshape(-1, 784) / 255.0, y_test[:samples]
+
+conv = ANNtoSNNConverter(input_encoding="IB", hidden_neuron="IaF", read_out="spike_count")
+net = conv.load_keras_model(str(bundled_model_path("mlp")), scale_factor=8.0, show_info=True)
+predictions = conv.predict(x, duration_per_sample=200)
+print(f"SNN accuracy on {samples} test images: {100 * np.mean(np.array(predictions) == y):.2f} %")
+
+result = conv.evaluate(x[:500], y[:500], 200, progress=False)
+print(result)
