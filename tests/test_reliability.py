@@ -71,3 +71,18 @@ def test_names_that_collide_with_generated_code_are_safe():
     net.simulate(2)
     np.testing.assert_array_equal(pop.s, np.full((2, 3), 21.0, np.float32))
     np.testing.assert_array_equal(pop.v, np.full((2, 3), 42.0, np.float32))
+
+
+def test_deleting_a_network_frees_its_buffers():
+    import gc
+    import weakref
+    net = annsnn.Network(batch_size=3)
+    a = net.create(40, models.Poisson, name="a")
+    b = net.create(5, models.IaF, name="b")
+    proj = net.connect(a, b, "exc", 0.1)
+    net.monitor(b, ["v"])
+    net.simulate(10)
+    refs = [weakref.ref(x) for x in (a.rates, b.v, proj.w, net.monitors[0].get("v"))]
+    del net, a, b, proj
+    gc.collect()
+    assert all(r() is None for r in refs), "the buffers outlive their network"
