@@ -46,6 +46,7 @@ class NeuronKernel:
     reset: List[str]
     uses_random: bool
     reset_targets: List[str] = field(default_factory=list)
+    stored_after_reset: List[str] = field(default_factory=list)  # variables and reset targets
     stop_conditions: List[StopCondition] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
 
@@ -141,7 +142,9 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
     return NeuronKernel(pop_id=pop_id, prefix=prefix, size=size, shared=shared, per_neuron=per_neuron,
                         stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
                         reset=reset, uses_random=spec.random_sites > 0,
-                        reset_targets=list(dict.fromkeys(reset_targets)), stop_conditions=compiled_stops,
+                        reset_targets=list(dict.fromkeys(reset_targets)),
+                        stored_after_reset=[n for n in per_neuron if n in spec.variables or n in reset_targets],
+                        stop_conditions=compiled_stops,
                         checked=list(spec.variables))
 
 
