@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import InputError, NetworkError
 from .neuron import Neuron
+from annsnn.codegen.render import ITEM_PAD
 
 
 def _geometry(geometry):
@@ -44,7 +45,7 @@ class Population:
                      size=size, _buffers=buffers, stop_conditions=[],
                      _spikes=np.zeros((batch, size), dtype=np.int32),
                      _counts=np.zeros((batch, size), dtype=np.int32),
-                     _n_spikes=np.zeros(batch, dtype=np.int32))
+                     _n_spikes=np.zeros((batch, ITEM_PAD), dtype=np.int32))
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.reset()

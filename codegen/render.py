@@ -4,6 +4,7 @@ from importlib import resources
 
 import jinja2
 
+ITEM_PAD = 16  # int32 per-item counters, one 64-byte line apart
 RECORD_FIELDS = ("kind", "n_source", "n_columns", "period", "first", "last", "source", "counts", "columns", "dest")
 
 
@@ -30,7 +31,7 @@ def render_network(context):
     ``context`` holds: version, network_name, buffers (name/ctype), kernels
     (NeuronKernel), populations (name/neuron), projections.
     """
-    context = dict(context, record_fields=RECORD_FIELDS)
+    context = dict(context, record_fields=RECORD_FIELDS, item_pad=ITEM_PAD)
     env = environment()
     return {
         "network.hpp": env.get_template("network.hpp.j2").render(**context),
