@@ -136,7 +136,8 @@ def run_convert(args):
 
 def run_info(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from annsnn.conversion.keras_model import load_keras, plan_layers
+    from annsnn.conversion.keras_graph import plan_layers
+    from annsnn.conversion.keras_model import load_keras
     from annsnn.errors import ConversionError
     model = load_keras(args.model)
     try:

@@ -12,7 +12,7 @@ from .errors import InputError, NetworkError, NumericalError
 from .monitor import Monitor
 from .population import Population
 from .convolution import ConvolutionProjection, PoolingProjection
-from .projection import DenseProjection
+from .projection import DenseProjection, OneToOneProjection
 
 log = logging.getLogger("annsnn")
 
@@ -95,6 +95,11 @@ class Network:
         (OH, OW, C), or (C,) for a global pooling window."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
                                     padding)
+
+    def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None):
+        """Neuron j of ``pre`` drives the matching neuron of ``post`` (channels shifted by ``channel_offset``
+        when ``post`` has more channels); the weight is compiled into the kernel."""
+        return self._add_projection(OneToOneProjection, pre, post, name, target, weight, channel_offset)
 
     def monitor(self, population, variables, neurons=None, period=1, start=0, stop=None):
         """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed.

@@ -1,6 +1,7 @@
 """Projections: weights and geometry of the connections between populations."""
 import numpy as np
 
+from annsnn.codegen.printer import float_literal
 from .errors import InputError, NetworkError
 
 
@@ -57,3 +58,43 @@ class DenseProjection:
 
     def __repr__(self):
         return f"DenseProjection({self.pre.name!r} -> {self.post.name!r}, target={self.target!r})"
+
+
+class OneToOneProjection:
+    """Neuron j of pre drives one post neuron with a shared weight; with ``channel_offset`` the pre
+    channels land in a channel range of a wider post (Concatenate), positions unchanged."""
+    kind = "identity"
+
+    def __init__(self, network, index, pre, post, target, weight, channel_offset, name):
+        self.network, self.index, self.name = network, index, name
+        self.pre, self.post, self.target = pre, post, target
+        if f"g_{target}" not in post.spec.inputs:
+            raise NetworkError(f"projection '{name}': population '{post.name}' has no input 'g_{target}'")
+        if pre.spec.output is None and not pre.spec.spiking:
+            raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
+        self.graded = pre.spec.output
+        self.pre_channels, self.post_channels = pre.geometry[-1], post.geometry[-1]
+        self.offset = int(channel_offset)
+        if (pre.size // self.pre_channels != post.size // self.post_channels
+                or not 0 <= self.offset <= self.post_channels - self.pre_channels):
+            raise NetworkError(f"projection '{name}': {pre.geometry} does not fit into {post.geometry} at "
+                               f"channel offset {self.offset}")
+        if not np.isfinite(weight):
+            raise InputError(f"projection '{name}': weight must be finite")
+        self.weight = float(weight)
+
+    def buffer_fields(self):
+        return []
+
+    def reset(self):
+        """No state besides the weight."""
+
+    def fan_out(self):
+        return np.ones(self.pre.size, dtype=np.int64)
+
+    def template_context(self):
+        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
+                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
+                    C_PRE=self.pre_channels, C_POST=self.post_channels, OFFSET=self.offset,
+                    weight=float_literal(self.weight))

@@ -15,7 +15,8 @@ def layer_table(conv):
     """Per-layer rows: name, type, shape, parameters, normalisation factor, threshold."""
     rows = []
     factors = [None] + list(conv.factors)
-    for plan, factor, vt in zip(conv.plans, factors, conv.thresholds):
+    for plan, factor in zip(conv.plans, factors):
+        vt = conv.thresholds.get(plan.name)
         params = 0 if plan.weights is None else int(plan.weights.size + (0 if plan.bias is None else plan.bias.size))
         rows.append(dict(layer=plan.name, type=plan.keras_class, shape=list(plan.shape), parameters=params,
                          factor=factor, threshold=vt, folded=list(plan.folded)))

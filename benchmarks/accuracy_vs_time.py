@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from annsnn import ANNtoSNNConverter  # noqa: E402
 from annsnn.cli import bundled_model_path, bundled_settings  # noqa: E402
-from annsnn.conversion.keras_model import load_keras, plan_layers  # noqa: E402
+from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
+from annsnn.conversion.keras_model import load_keras  # noqa: E402
 from annsnn.datasets import load_mnist  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

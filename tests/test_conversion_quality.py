@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
-from annsnn.conversion.keras_model import plan_layers  # noqa: E402
+from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
 from annsnn.conversion.normalization import data_based_factors  # noqa: E402
 
 L = keras.layers
@@ -87,12 +87,16 @@ def test_biases_enter_as_constant_current_scaled_with_the_weights(biased_bn_mlp)
 
 
 def test_data_and_robust_factors_match_hand_computation():
-    plans = [type("P", (), {"weights": None})(), type("P", (), {"weights": np.ones((2, 2))})(),
-             type("P", (), {"weights": None})(), type("P", (), {"weights": np.ones((2, 2))})()]
+    from types import SimpleNamespace as P
+    plans = [P(name="in", kind="input", inputs=(), weights=None),
+             P(name="d1", kind="dense", inputs=("in",), weights=np.ones((2, 2))),
+             P(name="p", kind="pool", inputs=("d1",), weights=None),
+             P(name="d2", kind="dense", inputs=("p",), weights=np.ones((2, 2)))]
     acts = [np.array([0.0, 0.5, 1.0]), np.array([0.0, 2.0, 4.0, 8.0]), np.array([1.0]), np.array([1.0, 3.0, 6.0])]
-    weights, biases = data_based_factors(plans, acts)
+    weights, biases, lambdas = data_based_factors(plans, acts)
     assert weights == pytest.approx([1.0 / 8.0, 1.0, 8.0 / 6.0]) and biases == pytest.approx([1 / 8.0, 1.0, 1 / 6.0])
-    weights, _ = data_based_factors(plans, acts, percentile=50)
+    assert lambdas == {"in": 1.0, "d1": 8.0, "p": 8.0, "d2": 6.0}
+    weights, _, _ = data_based_factors(plans, acts, percentile=50)
     assert weights == pytest.approx([0.75 / 4.0, 1.0, 4.0 / 3.0])  # medians of the non-zero values
 
 

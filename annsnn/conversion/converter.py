@@ -1,6 +1,7 @@
 """ANNtoSNNConverter: API-compatible with ANNarchy's, built on annsnn's own Network."""
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -8,7 +9,10 @@ from annsnn import models
 from annsnn.errors import ConversionError, InputError
 from annsnn.network import Network
 from annsnn.neuron import Neuron
-from .keras_model import load_keras, plan_layers
+
+from .keras_graph import fused_into_add
+from .keras_graph import plan_layers
+from .keras_model import load_keras
 from .normalization import data_based_factors, model_based_factors
 from .readout import decide, make_readout
 
@@ -102,33 +106,67 @@ class ANNtoSNNConverter:
             x = self._prepare(calibration_data, check_range=False).reshape((-1,) + plans[0].shape)
             activations = calibration_activations(keras_model, plans, x)
             percentile = self.percentile if self.normalization == "robust" else None
-            self.factors, self.bias_factors = data_based_factors(plans, activations, percentile)
+            self.factors, self.bias_factors, self.lambdas = data_based_factors(plans, activations, percentile)
+            for index, plan in enumerate(layers):  # a linear layer feeding an Add is scaled to the Add's lambda
+                reader = next((p for p in layers if plan.name in p.inputs), None)
+                if fused_into_add(plan, plans):
+                    self.factors[index] = self.lambdas[plan.inputs[0]] / self.lambdas[reader.name]
+                    self.bias_factors[index] = 1.0 / self.lambdas[reader.name]
         elif self.normalization == "model":
             self.factors = model_based_factors([p.weights for p in layers], scale_factor)
-            self.bias_factors = list(self.factors)
+            self.bias_factors, self.lambdas = list(self.factors), {}
         else:
             self.factors = self.bias_factors = [1.0] * len(layers)
+            self.lambdas = {}
 
     def _build(self, plans, batch_size):
         net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted")
-        self.populations, self.projections, self.thresholds = [], [], []
-        factors, bias_factors = iter(self.factors), iter(self.bias_factors)
+        self.populations, self.projections, self.thresholds = [], [], {}
+        factor = dict(zip((p.name for p in plans[1:]), zip(self.factors, self.bias_factors)))
+        by_name = {p.name: p for p in plans}
+        pops = {}
         for index, plan in enumerate(plans):
-            if plan.kind == "input":
-                pop = net.create(plan.shape, self.input_model, name=plan.name)
-            else:
-                last = index == len(plans) - 1
-                neuron = self.read_out.neuron if last else self.hidden_model
-                pop = net.create(plan.shape, neuron, name=plan.name)
+            if plan.kind != "input" and fused_into_add(plan, plans):
+                continue  # projects straight into the Add that reads it
+            last = index == len(plans) - 1
+            neuron = self.input_model if plan.kind == "input" else self.read_out.neuron if last else self.hidden_model
+            pop = net.create(plan.shape, neuron, name=plan.name)
+            pops[plan.name] = pop
+            if plan.kind != "input":
                 if not last and "vt" in pop.attributes() and self.normalization == "model":
                     pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
-                self.projections.append(self._connect(net, self.populations[-1], pop, plan, next(factors)))
-                self._set_bias(pop, plan, next(bias_factors))
-            self.thresholds.append(float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None)
+                if plan.kind in ("add", "concat"):
+                    self._connect_merge(net, pops, pop, plan, by_name, factor)
+                else:
+                    self.projections.append(self._connect(net, pops[plan.inputs[0]], pop, plan,
+                                                          factor[plan.name][0]))
+                    self._set_bias(pop, plan, factor[plan.name][1])
+            self.thresholds[plan.name] = float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None
             self.populations.append(pop)
         if self.read_out.stop_condition:
             self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
         return net
+
+    def _connect_merge(self, net, pops, pop, plan, by_name, factor):
+        """Add: every input projects one-to-one (a fused linear layer projects its kernel) into the
+        same neurons; Concatenate: each input fills its channel range."""
+        offset, bias = 0, None
+        for source_name in plan.inputs:
+            source = by_name[source_name]
+            if source.kind != "input" and fused_into_add(source, list(by_name.values())):
+                weight, bias_factor = factor[source.name]
+                self.projections.append(self._connect(net, pops[source.inputs[0]], pop, source, weight))
+                if source.bias is not None:
+                    part = source.bias * bias_factor
+                    bias = part if bias is None else bias + part
+                continue
+            weight = self.lambdas[source_name] / self.lambdas[plan.name] if self.lambdas else 1.0
+            self.projections.append(net.connect_one_to_one(
+                pops[source_name], pop, "exc", weight, channel_offset=offset if plan.kind == "concat" else 0,
+                name=f"{plan.name}_from_{source_name}"))
+            offset += source.shape[-1]
+        if bias is not None:
+            self._set_bias(pop, replace(plan, bias=bias), 1.0)
 
     @staticmethod
     def _set_bias(pop, plan, factor):
@@ -158,7 +196,8 @@ class ANNtoSNNConverter:
     def summary(self):
         rows = [("layer", "type", "shape", "w mean", "w std", "w min", "w max", "factor", "vt")]
         factors = iter([None] + list(self.factors))
-        for plan, vt in zip(self.plans, self.thresholds):
+        for plan in self.plans:
+            vt = self.thresholds.get(plan.name)
             w, factor = plan.weights, next(factors)
             stats = ("",) * 4 if w is None else tuple(f"{f(w):.4f}" for f in (np.mean, np.std, np.min, np.max))
             factor = "" if factor is None else f"{factor:.4f}"

@@ -17,13 +17,14 @@ class LayerPlan:
     """One spiking population (and its incoming projection) derived from a Keras layer."""
     name: str
     keras_class: str
-    kind: str                         # "input" | "dense" | "conv" | "pool"
+    kind: str                         # "input" | "dense" | "conv" | "pool" | "add" | "concat"
     shape: Tuple[int, ...]            # output shape without the batch axis
     depth: int                        # position among the model's layers, the Input layer being 0
     weights: Optional[np.ndarray]     # (pre, post) for dense, (KH, KW, C_in, C_out) for conv
     activation: str                   # "relu", "softmax", "linear"
     stride: Tuple[int, int] = (1, 1)
     padding: str = "valid"
+    inputs: Tuple[str, ...] = ()      # names of the plans feeding this one
     operation: str = ""               # pooling: "max" | "mean"
     pool_size: Tuple[int, int] = (1, 1)
     bias: Optional[np.ndarray] = None # per output channel (folded BatchNorm included)
@@ -79,75 +80,6 @@ def _input_shape(model):
 
 def _fail(layer, problem, remedy):
     raise ConversionError(f"layer '{layer.name}' ({type(layer).__name__}): {problem}; {remedy}")
-
-
-def plan_layers(model):
-    """Walk a sequential chain of layers and return LayerPlans, input first."""
-    input_shape = _input_shape(model)
-    layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
-    plans = [LayerPlan(getattr(model.inputs[0], "name", "input") or "input", "InputLayer", "input",
-                       input_shape, 0, None, "linear")]
-    current_shape = input_shape
-    for depth, layer in enumerate(layers, start=1):
-        cls = type(layer).__name__
-        last = depth == len(layers)
-        if cls in PASS_THROUGH:
-            continue
-        if cls == "Flatten":
-            current_shape = (int(np.prod(current_shape)),)
-            continue
-        if cls in ("Activation", "ReLU"):
-            name = "relu" if cls == "ReLU" else _activation_name(layer)
-            if cls == "ReLU":
-                cfg = layer.get_config()
-                if cfg.get("max_value") is not None or cfg.get("negative_slope", 0) or cfg.get("threshold", 0):
-                    _fail(layer, "only a plain ReLU converts", "drop max_value, negative_slope and threshold")
-            previous = plans[-1]
-            if previous.kind == "input" or previous.activation != "linear":
-                _fail(layer, f"activation '{name}' does not follow a linear layer",
-                      "put activations right after Dense layers")
-            _check_activation(layer, name, last)
-            plans[-1] = replace(previous, activation=name, output_layer=layer.name)
-            continue
-        if cls == "BatchNormalization":
-            plans[-1] = _fold_batch_norm(layer, plans[-1])
-            continue
-        if cls == "Conv2D":
-            plans.append(_conv_plan(layer, depth, current_shape, last))
-            current_shape = plans[-1].shape
-            continue
-        if cls in ("MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"):
-            plans.append(_pool_plan(layer, depth, current_shape))
-            current_shape = plans[-1].shape
-            continue
-        if cls == "Dense":
-            kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
-            if len(current_shape) != 1:
-                _fail(layer, f"receives a {len(current_shape)}-D input {current_shape}",
-                      "add a Flatten layer before it")
-            if kernel.shape[0] != current_shape[0]:
-                _fail(layer, f"expects {kernel.shape[0]} inputs but receives {current_shape[0]}", "check the model")
-            activation = _activation_name(layer)
-            _check_activation(layer, activation, last, allow_linear=True)
-            current_shape = (kernel.shape[1],)
-            plans.append(LayerPlan(layer.name, cls, "dense", current_shape, depth, kernel, activation,
-                                   bias=_bias(layer), output_layer=layer.name))
-            continue
-        _fail(layer, "this layer type is not supported",
-              "supported: InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-              "Flatten, Dropout, Activation/ReLU (relu; softmax on the last layer)")
-    if len(plans) < 2:
-        raise ConversionError("the model has no Dense layer to convert")
-    if plans[-1].kind != "dense" or len(plans[-1].shape) != 1:
-        raise ConversionError(f"the last converted layer '{plans[-1].name}' must be a Dense layer: its neurons "
-                              "are the classes")
-    for plan in plans[1:-1]:
-        if plan.kind == "pool":
-            continue
-        if plan.activation != "relu":
-            raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}): hidden activation must be relu, "
-                                  f"got '{plan.activation}'; spiking rates approximate ReLU only")
-    return plans
 
 
 def _check_activation(layer, name, last, allow_linear=False):
@@ -234,3 +166,48 @@ def _fold_batch_norm(layer, previous):
     return replace(previous, weights=(previous.weights * scale).astype(np.float32),
                    bias=((bias - values["moving_mean"]) * scale + beta).astype(np.float32),
                    output_layer=layer.name, folded=previous.folded + (layer.name,))
+
+
+def _dense_plan(layer, depth, shape, last):
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
+    if len(shape) != 1:
+        _fail(layer, f"receives a {len(shape)}-D input {shape}", "add a Flatten layer before it")
+    if kernel.shape[0] != shape[0]:
+        _fail(layer, f"expects {kernel.shape[0]} inputs but receives {shape[0]}", "check the model")
+    activation = _activation_name(layer)
+    _check_activation(layer, activation, last, allow_linear=True)
+    return LayerPlan(layer.name, "Dense", "dense", (kernel.shape[1],), depth, kernel, activation,
+                     bias=_bias(layer), output_layer=layer.name)
+
+
+def _activation_plan(layer, previous, last):
+    cls = type(layer).__name__
+    name = "relu" if cls == "ReLU" else _activation_name(layer)
+    if cls == "ReLU":
+        cfg = layer.get_config()
+        if cfg.get("max_value") is not None or cfg.get("negative_slope", 0) or cfg.get("threshold", 0):
+            _fail(layer, "only a plain ReLU converts", "drop max_value, negative_slope and threshold")
+    if previous.kind in ("input", "pool") or previous.activation != "linear":
+        _fail(layer, f"activation '{name}' does not follow a linear layer",
+              "put activations right after Dense, Conv2D or Add layers")
+    _check_activation(layer, name, last)
+    return replace(previous, activation=name, output_layer=layer.name)
+
+
+def _merge_plan(layer, depth, sources):
+    """Add (same shapes) or Concatenate (last axis) of the plans in ``sources`` [(plan name, shape)]."""
+    cls = type(layer).__name__
+    shapes = [shape for _, shape in sources]
+    if cls == "Add":
+        if any(s != shapes[0] for s in shapes):
+            _fail(layer, f"adds tensors of different shapes {shapes}", "add tensors of one shape")
+        shape = shapes[0]
+    else:
+        axis = layer.get_config().get("axis", -1)
+        if axis not in (-1, len(shapes[0])):
+            _fail(layer, f"concatenates along axis {axis}", "concatenate along the last (channel) axis")
+        if any(s[:-1] != shapes[0][:-1] for s in shapes):
+            _fail(layer, f"concatenates tensors of shapes {shapes}", "give every input the same leading shape")
+        shape = shapes[0][:-1] + (sum(s[-1] for s in shapes),)
+    return LayerPlan(layer.name, cls, "add" if cls == "Add" else "concat", shape, depth, None, "linear",
+                     inputs=tuple(name for name, _ in sources), output_layer=layer.name)

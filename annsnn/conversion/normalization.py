@@ -59,9 +59,11 @@ def model_based_factors(weight_list, scale_factor=None):
 
 
 def data_based_factors(plans, activations, percentile=None):
-    """(weight factors, bias factors) per converted layer from calibration activations.
+    """(weight factors, bias factors, lambda per plan name) from calibration activations.
 
-    ``activations`` holds one array per plan (the input first). Pooling keeps lambda.
+    ``activations`` holds one array per plan (the input first). Factors are aligned with plans[1:];
+    pooling keeps lambda; Add and Concatenate get factor 1 (their inputs are weighted by
+    lambda_input / lambda_merge in the converter).
     """
     def scale(values):
         values = np.asarray(values, dtype=np.float64).ravel()
@@ -70,15 +72,18 @@ def data_based_factors(plans, activations, percentile=None):
             return 1.0
         return float(values.max() if percentile is None else np.percentile(values, percentile))
 
-    previous = scale(activations[0])
+    lambdas = {plans[0].name: scale(activations[0])}
+    previous = lambdas[plans[0].name]
     weight_factors, bias_factors = [], []
     for plan, activation in zip(plans[1:], activations[1:]):
-        if plan.weights is None:
+        source = lambdas.get(plan.inputs[0], previous) if plan.inputs else previous
+        if plan.kind == "pool":
+            lambdas[plan.name] = source
             weight_factors.append(1.0)
             bias_factors.append(1.0)
-            continue
-        current = scale(activation)
-        weight_factors.append(previous / current)
-        bias_factors.append(1.0 / current)
-        previous = current
-    return weight_factors, bias_factors
+        else:
+            lambdas[plan.name] = scale(activation)
+            weight_factors.append(1.0 if plan.weights is None else source / lambdas[plan.name])
+            bias_factors.append(1.0 / lambdas[plan.name])
+        previous = lambdas[plan.name]
+    return weight_factors, bias_factors, lambdas
