@@ -8,6 +8,7 @@ instead (max pooling then takes the window maximum of the values).
 import numpy as np
 
 from .errors import InputError, NetworkError
+from .projection import Projection
 
 
 def _pair(value, what):
@@ -39,33 +40,14 @@ def _image_geometry(pop, role, name):
     return pop.geometry
 
 
-class _Spatial:
-    """Shared checks of convolution and pooling (not a DenseProjection: no weight matrix)."""
-
-    def _common(self, network, index, pre, post, target, name):
-        self.network, self.index, self.name = network, index, name
-        self.pre, self.post, self.target = pre, post, target
-        if f"g_{target}" not in post.spec.inputs:
-            raise NetworkError(f"projection '{name}': population '{post.name}' (neuron '{post.neuron.name}') has "
-                               f"no input 'g_{target}'")
-        if pre.spec.output is None and not pre.spec.spiking:
-            raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
-        self.graded = pre.spec.output
+class _Spatial(Projection):
+    """What convolution and pooling share: output geometry checks and window fan-out."""
 
     def _check_post(self, expected):
         if self.post.geometry != expected and not (len(expected) == 3 and expected[:2] == (1, 1)
                                                      and self.post.geometry == expected[2:]):
             raise NetworkError(f"projection '{self.name}': post population '{self.post.name}' has geometry "
                                f"{self.post.geometry}, but this projection produces {expected}")
-
-    def _context(self, **extra):
-        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
-                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
-                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
-                    **extra)
-
-    def reset(self):
-        pass
 
     def _windows_per_input(self, window):
         """(H, W) number of output positions whose window covers each input position."""
@@ -89,7 +71,7 @@ class ConvolutionProjection(_Spatial):
     kind = "conv"
 
     def __init__(self, network, index, pre, post, kernel, target, stride, padding, name):
-        self._common(network, index, pre, post, target, name)
+        super().__init__(network, index, pre, post, target, name)
         h, w, c = _image_geometry(pre, "pre", name)
         kernel = np.asarray(kernel, dtype=np.float32)
         if kernel.ndim != 4 or kernel.shape[2] != c:
@@ -126,8 +108,8 @@ class ConvolutionProjection(_Spatial):
 
     def template_context(self):
         (h, w, c), (kh, kw, _, co) = self.pre.geometry, self._w.shape
-        return self._context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], CO=co, KH=kh, KW=kw, SH=self.stride[0],
-                             SW=self.stride[1], PT=self.pad[0], PL=self.pad[1])
+        return super().template_context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], CO=co, KH=kh, KW=kw,
+                                        SH=self.stride[0], SW=self.stride[1], PT=self.pad[0], PL=self.pad[1])
 
 
 class PoolingProjection(_Spatial):
@@ -136,7 +118,7 @@ class PoolingProjection(_Spatial):
     kind = "pool"
 
     def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, name):
-        self._common(network, index, pre, post, target, name)
+        super().__init__(network, index, pre, post, target, name)
         h, w, c = _image_geometry(pre, "pre", name)
         if operation not in ("max", "mean"):
             raise NetworkError(f"projection '{name}': operation must be 'max' or 'mean', got {operation!r}")
@@ -164,6 +146,6 @@ class PoolingProjection(_Spatial):
 
     def template_context(self):
         h, w, c = self.pre.geometry
-        return self._context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], PH=self.pool_size[0],
-                             PW=self.pool_size[1], SH=self.stride[0], SW=self.stride[1], PT=self.pad[0],
-                             PL=self.pad[1], operation=self.operation)
+        return super().template_context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], PH=self.pool_size[0],
+                                        PW=self.pool_size[1], SH=self.stride[0], SW=self.stride[1], PT=self.pad[0],
+                                        PL=self.pad[1], operation=self.operation)

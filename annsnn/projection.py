@@ -5,15 +5,15 @@ from annsnn.codegen.printer import float_literal
 from .errors import InputError, NetworkError
 
 
-class DenseProjection:
-    """All-to-all, event-driven: each pre spike adds its weight row to ``g_<target>`` of the post neurons.
+class Projection:
+    """What every projection kind shares: its ends, its target input and the template context.
 
-    ``w`` has shape (pre.size, post.size). A pre population whose neuron
-    declares an ``output`` variable sends that value, weighted, instead of spikes.
+    A pre population whose neuron declares an ``output`` variable sends that value, weighted,
+    instead of spikes (``graded``).
     """
-    kind = "dense"
+    kind = ""
 
-    def __init__(self, network, index, pre, post, target, weights, name):
+    def __init__(self, network, index, pre, post, target, name):
         self.network, self.index, self.name = network, index, name
         self.pre, self.post, self.target = pre, post, target
         input_name = f"g_{target}"
@@ -23,6 +23,30 @@ class DenseProjection:
         if pre.spec.output is None and not pre.spec.spiking:
             raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
         self.graded = pre.spec.output
+
+    def buffer_fields(self):
+        """(field name, C type, array) of the projection's own buffers."""
+        return []
+
+    def reset(self):
+        """Projection state back to its initial value (most kinds have none)."""
+
+    def template_context(self, **extra):
+        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
+                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
+                    **extra)
+
+
+class DenseProjection(Projection):
+    """All-to-all, event-driven: each pre spike adds its weight row to ``g_<target>`` of the post neurons.
+
+    ``w`` has shape (pre.size, post.size).
+    """
+    kind = "dense"
+
+    def __init__(self, network, index, pre, post, target, weights, name):
+        super().__init__(network, index, pre, post, target, name)
         self._w = np.zeros((pre.size, post.size), dtype=np.float32)
         self.w = weights
 
@@ -44,35 +68,22 @@ class DenseProjection:
     def buffer_fields(self):
         return [(f"proj{self.index}_w", "float", self._w)]
 
-    def reset(self):
-        """Dense projections keep no state besides their weights."""
-
     def fan_out(self):
         """(pre.size,) synaptic events caused by one event of each pre neuron."""
         return np.full(self.pre.size, self.post.size, dtype=np.int64)
 
-    def template_context(self):
-        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name, post_name=self.post.name,
-                    pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
-                    target=f"g_{self.target}", n_pre=self.pre.size, n_post=self.post.size, graded=self.graded or "")
 
     def __repr__(self):
         return f"DenseProjection({self.pre.name!r} -> {self.post.name!r}, target={self.target!r})"
 
 
-class OneToOneProjection:
+class OneToOneProjection(Projection):
     """Neuron j of pre drives one post neuron with a shared weight; with ``channel_offset`` the pre
     channels land in a channel range of a wider post (Concatenate), positions unchanged."""
     kind = "identity"
 
     def __init__(self, network, index, pre, post, target, weight, channel_offset, name):
-        self.network, self.index, self.name = network, index, name
-        self.pre, self.post, self.target = pre, post, target
-        if f"g_{target}" not in post.spec.inputs:
-            raise NetworkError(f"projection '{name}': population '{post.name}' has no input 'g_{target}'")
-        if pre.spec.output is None and not pre.spec.spiking:
-            raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
-        self.graded = pre.spec.output
+        super().__init__(network, index, pre, post, target, name)
         self.pre_channels, self.post_channels = pre.geometry[-1], post.geometry[-1]
         self.offset = int(channel_offset)
         if (pre.size // self.pre_channels != post.size // self.post_channels
@@ -83,18 +94,9 @@ class OneToOneProjection:
             raise InputError(f"projection '{name}': weight must be finite")
         self.weight = float(weight)
 
-    def buffer_fields(self):
-        return []
-
-    def reset(self):
-        """No state besides the weight."""
-
     def fan_out(self):
         return np.ones(self.pre.size, dtype=np.int64)
 
     def template_context(self):
-        return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
-                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
-                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
-                    C_PRE=self.pre_channels, C_POST=self.post_channels, OFFSET=self.offset,
-                    weight=float_literal(self.weight))
+        return super().template_context(C_PRE=self.pre_channels, C_POST=self.post_channels, OFFSET=self.offset,
+                                        weight=float_literal(self.weight))

@@ -10,17 +10,9 @@ keras = pytest.importorskip("keras")
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
 from annsnn.conversion.normalization import max_positive_input  # noqa: E402
 
+from synthetic import bars  # noqa: E402
+
 L = keras.layers
-
-
-def bars(n, rng):
-    """8x8 images with a bright vertical bar in the left, middle or right third: 3 classes."""
-    y = rng.integers(0, 3, n)
-    x = np.zeros((n, 8, 8, 1), np.float32)
-    for i, c in enumerate(y):
-        col = [1, 4, 6][c]
-        x[i, rng.integers(0, 3):rng.integers(5, 8), col, 0] = rng.uniform(0.7, 1.0)
-    return x, y
 
 
 @pytest.fixture(scope="module")

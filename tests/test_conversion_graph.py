@@ -11,15 +11,9 @@ import annsnn  # noqa: E402
 from annsnn import ANNtoSNNConverter, ConversionError, Neuron, models  # noqa: E402
 from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
 
+from synthetic import bars  # noqa: E402
+
 L = keras.layers
-
-
-def bars(n, rng):
-    y = rng.integers(0, 3, n)
-    x = np.zeros((n, 8, 8, 1), np.float32)
-    for i, c in enumerate(y):
-        x[i, rng.integers(0, 3):rng.integers(5, 8), [1, 4, 6][c], 0] = rng.uniform(0.7, 1.0)
-    return x, y
 
 
 @pytest.fixture(scope="module")
