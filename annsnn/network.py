@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from annsnn.codegen.build import build_module
-from annsnn.codegen.kernels import build_neuron_kernel
+from annsnn.codegen.kernels import build_neuron_kernel, parse_stop_condition
 from annsnn.codegen.render import RECORD_FIELDS, render_network
 from .errors import InputError, NetworkError, NumericalError
 from .monitor import Monitor
@@ -238,7 +238,7 @@ class Network:
         """
         self._own(population, "population")
         if condition not in population.stop_conditions:
-            build_neuron_kernel(population.index, population.spec, population.size, [(0, condition)])  # validate
+            parse_stop_condition(condition, population.spec)  # raises EquationError before any build
             population.stop_conditions.append(condition)
             self._module = None
         n_items = self._items(items)

@@ -174,7 +174,6 @@ def build_module(sources, label="network"):
     root = cache_root()
     entry = root / module_name
     with FileLock(str(root / f"{module_name}.lock")):
-        compiled = False
         if _entry_is_complete(entry, module_name):
             try:
                 module = _import(module_name, next(entry.glob(module_name + "*.so")))
@@ -193,6 +192,5 @@ def build_module(sources, label="network"):
         (workdir / MARKER).write_text(key)
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(workdir, entry)
-        compiled = True
         module = _import(module_name, entry / so_path.name)
-    return module, BuildInfo(key, module_name, str(entry), compiled, time.perf_counter() - started)
+    return module, BuildInfo(key, module_name, str(entry), True, time.perf_counter() - started)

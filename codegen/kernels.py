@@ -38,15 +38,13 @@ class NeuronKernel:
     size: int
     shared: List[str]               # shared parameter names
     per_neuron: List[str]           # per-neuron parameters, variables and inputs
-    stored: List[str]               # names written back after the update
+    stored: List[str]               # names written back after update and reset
     inputs: List[str]
     hoisted: List[Tuple[str, str]]  # (C++ local, expression)
     body: List[str]                 # statements inside the neuron loop before the spike test
     spike: str                      # condition, "" for non-spiking models
     reset: List[str]
     uses_random: bool
-    reset_targets: List[str] = field(default_factory=list)
-    stored_after_reset: List[str] = field(default_factory=list)  # variables and reset targets
     stop_conditions: List[StopCondition] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
 
@@ -131,7 +129,7 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
 
     spike = printer.doprint(hoist(spec.spike)) if spec.spike is not None else ""
     reset_targets = [s.target for s in spec.reset]
-    stored = [n for n in per_neuron if n in spec.variables]
+    stored = [n for n in per_neuron if n in spec.variables or n in reset_targets]
 
     compiled_stops = []
     for index, text in stop_conditions:
@@ -142,8 +140,6 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
     return NeuronKernel(pop_id=pop_id, prefix=prefix, size=size, shared=shared, per_neuron=per_neuron,
                         stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
                         reset=reset, uses_random=spec.random_sites > 0,
-                        reset_targets=list(dict.fromkeys(reset_targets)),
-                        stored_after_reset=[n for n in per_neuron if n in spec.variables or n in reset_targets],
                         stop_conditions=compiled_stops,
                         checked=list(spec.variables))
 

@@ -48,7 +48,6 @@ class ANNtoSNNConverter:
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
-        self.input_scale = 1.0 if input_encoding in UNSCALED_ENCODINGS else None
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
             raise ConversionError(f"unknown normalization {normalization!r}; choose one of "
@@ -65,7 +64,7 @@ class ANNtoSNNConverter:
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)
-        self.input_scale = self.input_scale or self.max_f
+        self.input_scale = 1.0 if input_encoding in UNSCALED_ENCODINGS else self.max_f
         self.seed = seed
         self.num_threads = num_threads
         self.plans = self.factors = None
