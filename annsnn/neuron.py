@@ -30,5 +30,18 @@ class Neuron:
     def spiking(self):
         return self.spec.spiking
 
+    def _text(self):
+        return (self.parameters, self.equations, self.spike, self.reset, self.name, self.output, self.description)
+
+    def __eq__(self, other):
+        return isinstance(other, Neuron) and self._text() == other._text()
+
+    def __hash__(self):
+        return hash(self._text())
+
+    def __reduce__(self):
+        # Pickled as its text and parsed again on arrival (workers), never as a sympy tree.
+        return (Neuron, self._text())
+
     def __repr__(self):
         return f"Neuron({self.name!r})"

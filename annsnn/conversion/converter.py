@@ -14,7 +14,9 @@ from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
 from .normalization import data_based_factors, model_based_factors
+from .outcome import Outcome
 from .readout import decide, make_readout
+from .recipe import NetworkRecipe
 
 ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, "PSO": models.PSO,
              "constant": models.Constant}
@@ -47,6 +49,12 @@ class ANNtoSNNConverter:
                  normalization="model", percentile=99.9, seed=None, num_threads=None, **unknown):
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
+        # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
+        seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
+        # What a worker needs to rebuild this converter (see recipe()).
+        self.options = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
+                            max_f=max_f, k=k, normalization=normalization, percentile=percentile, seed=seed,
+                            num_threads=num_threads)
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -60,7 +68,7 @@ class ANNtoSNNConverter:
             if needs not in model.spec.attribute_names():
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
-        self.read_out = make_readout(read_out, k, subtract=self.hidden_model is models.IF_subtract)
+        self.read_out = make_readout(read_out, k, subtract=self.hidden_model == models.IF_subtract)
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)
@@ -73,25 +81,52 @@ class ANNtoSNNConverter:
 
     # -- conversion ------------------------------------------------------------------------------
     def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None,
-                         calibration_data=None):
+                         calibration_data=None, compile=True):
         """Read the model, normalise its weights and compile the spiking network; returns the Network.
 
         ``calibration_data`` (samples like those given to predict) is required by the "data" and
         "robust" normalisations. ``directory`` is accepted for compatibility and ignored: builds go to
-        the content-hash cache.
+        the content-hash cache. ``compile=False`` leaves the build to whoever simulates (Dask workers).
         """
+        self.prepare_keras_model(model, scale_factor=scale_factor, calibration_data=calibration_data,
+                                 batch_size=batch_size)
+        self.network = self._build(self.plans, self.batch_size)
+        started = time.perf_counter()
+        if compile:
+            self.network.compile()
+        self.build_seconds = time.perf_counter() - started
+        if show_info:
+            print(self.summary())
+        return self.network
+
+    def prepare_keras_model(self, model, scale_factor=None, calibration_data=None, batch_size=None):
+        """Plan and normalise without building a network (what a distributed run needs on the client)."""
         keras_model = load_keras(model)
         plans = plan_layers(keras_model)
         self._normalise(keras_model, plans, scale_factor, calibration_data)
         self.plans, self.keras_model = plans, keras_model
         self.batch_size = int(batch_size or DEFAULT_BATCH)
-        self.network = self._build(plans, self.batch_size)
-        started = time.perf_counter()
-        self.network.compile()
-        self.build_seconds = time.perf_counter() - started
-        if show_info:
-            print(self.summary())
-        return self.network
+
+    def recipe(self, batch_size=None):
+        """Everything a worker needs to rebuild this spiking network, with no Keras: see from_recipe()."""
+        if self.plans is None:
+            raise ConversionError("no model loaded: call load_keras_model() first")
+        return NetworkRecipe(dict(self.options), tuple(self.plans), tuple(self.factors),
+                             tuple(self.bias_factors), dict(self.lambdas), int(batch_size or self.batch_size))
+
+    @classmethod
+    def from_recipe(cls, recipe, num_threads=None):
+        """Rebuild and compile (a cache hit where the module is cached) the network a recipe describes."""
+        options = dict(recipe.options)
+        if num_threads is not None:
+            options["num_threads"] = num_threads
+        conv = cls(**options)
+        conv.plans, conv.keras_model = list(recipe.plans), None
+        conv.factors, conv.bias_factors = list(recipe.factors), list(recipe.bias_factors)
+        conv.lambdas, conv.batch_size = dict(recipe.lambdas), recipe.batch_size
+        conv.network = conv._build(conv.plans, conv.batch_size)
+        conv.network.compile()
+        return conv
 
     def _normalise(self, keras_model, plans, scale_factor, calibration_data):
         layers = plans[1:]
@@ -230,10 +265,15 @@ class ANNtoSNNConverter:
                           f"multiplies them by max_f={self.max_f:g}", UserWarning, stacklevel=3)
         return x
 
-    def evaluate(self, samples, labels, duration_per_sample=1000, batch_size=None, progress=True):
-        """Accuracy, accuracy against time step, and SynOps next to the ANN's MACs; see Evaluation."""
+    def evaluate(self, samples, labels, duration_per_sample=1000, batch_size=None, progress=True, client=None,
+                 chunk_size=None):
+        """Accuracy, accuracy against time step, and SynOps next to the ANN's MACs; see Evaluation.
+
+        With a ``dask.distributed.Client`` the samples are simulated on its workers (see predict).
+        """
         from .evaluation import evaluate
-        return evaluate(self, samples, labels, duration_per_sample, batch_size=batch_size, progress=progress)
+        return evaluate(self, samples, labels, duration_per_sample, batch_size=batch_size, progress=progress,
+                        client=client, chunk_size=chunk_size)
 
     def ensure_batch_size(self, batch_size):
         """Rebuild the network for another batch size (same code, so the build is a cache hit)."""
@@ -242,7 +282,7 @@ class ANNtoSNNConverter:
             self.network.compile()
 
     def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True,
-                on_chunk=None):
+                on_chunk=None, client=None, chunk_size=None):
         """Class index per sample (a list of tied classes per sample if ``multiple``).
 
         After the call, ``self.scores`` holds the (n, classes) read-out values,
@@ -250,47 +290,68 @@ class ANNtoSNNConverter:
         ``self.synaptic_events`` the (n, projections) events delivered and
         ``self.spike_totals`` the spikes of each population over all samples.
         ``on_chunk(start, items)`` is called after each simulated batch (for monitors).
+
+        ``client`` (a ``dask.distributed.Client``) splits the samples into chunks of ``chunk_size``
+        (a multiple of the batch size) simulated on its workers; results are identical to a local run.
         """
         x = self._prepare(samples)
-        if not isinstance(duration_per_sample, (int, np.integer)) or duration_per_sample < 1:
-            raise InputError(f"duration_per_sample must be a positive integer, got {duration_per_sample!r}")
-        self.ensure_batch_size(batch_size)
+        duration = check_duration(duration_per_sample)
+        if client is not None:
+            if on_chunk is not None:
+                raise InputError("on_chunk runs in this process and cannot be combined with client=")
+            from annsnn.distributed import simulate_on_cluster
+            outcome = simulate_on_cluster(self, client, x, None, duration, batch_size, chunk_size, progress)
+        else:
+            self.ensure_batch_size(batch_size)
+            outcome = self.simulate_samples(x, duration, progress=progress, on_chunk=on_chunk)
+        return self.conclude(outcome, multiple)
+
+    def simulate_samples(self, x, duration, first_id=0, progress=False, on_chunk=None):
+        """Simulate prepared samples ``x`` (numbered from ``first_id``) batch by batch; returns an Outcome."""
         net, batch = self.network, self.network.batch_size
         inputs, outputs = self.populations[0], self.populations[-1]
         n = len(x)
         fan_outs = [proj.fan_out() for proj in self.projections]
-        self.synaptic_events = np.zeros((n, len(self.projections)))
-        self.spike_totals = np.zeros(len(self.populations))
-        self.scores = np.zeros((n, outputs.size))
-        self.stop_steps = np.full(n, -1, dtype=np.int64)
-        predictions = []
+        outcome = Outcome(first_id, np.zeros((n, outputs.size)), np.full(n, -1, dtype=np.int64),
+                          np.zeros((n, len(self.projections))), np.zeros(len(self.populations)))
         bar = _progress(n, progress)
         for start in range(0, n, batch):
             chunk = x[start:start + batch]
             items = len(chunk)
             net.reset()
-            net.sample_ids = np.arange(start, start + batch)
+            net.sample_ids = np.arange(first_id + start, first_id + start + batch)
             inputs.set("rates", chunk * np.float32(self.input_scale), items=items)
             if self.read_out.stop_condition:
-                self.stop_steps[start:start + items] = net.simulate_until(
-                    int(duration_per_sample), outputs, self.read_out.stop_condition, items=items)
+                outcome.stop_steps[start:start + items] = net.simulate_until(
+                    duration, outputs, self.read_out.stop_condition, items=items)
             else:
-                net.simulate(int(duration_per_sample), items=items)
+                net.simulate(duration, items=items)
             for k, (proj, fan_out) in enumerate(zip(self.projections, fan_outs)):
                 if proj.pre.spec.spiking:
-                    self.synaptic_events[start:start + items, k] = proj.pre.spike_counts[:items] @ fan_out
-            self.spike_totals += [float(p.spike_counts[:items].sum()) if p.spec.spiking else 0.0
-                                  for p in self.populations]
-            scores = self.read_out.scores(outputs, items)
-            self.scores[start:start + items] = scores
-            predictions += decide(scores, range(start, start + items), net.seed, multiple)
+                    outcome.synaptic_events[start:start + items, k] = proj.pre.spike_counts[:items] @ fan_out
+            outcome.spike_totals += [float(p.spike_counts[:items].sum()) if p.spec.spiking else 0.0
+                                     for p in self.populations]
+            outcome.scores[start:start + items] = self.read_out.scores(outputs, items)
             if on_chunk is not None:
                 on_chunk(start, items)
             if bar is not None:
                 bar.update(items)
         if bar is not None:
             bar.close()
-        return predictions
+        return outcome
+
+    def conclude(self, outcome, multiple=False):
+        """Keep an Outcome's figures on the converter and decide a class per sample."""
+        self.scores, self.stop_steps = outcome.scores, outcome.stop_steps
+        self.synaptic_events, self.spike_totals = outcome.synaptic_events, outcome.spike_totals
+        ids = range(outcome.first_id, outcome.first_id + len(outcome))
+        return decide(outcome.scores, ids, self.seed, multiple) if len(outcome) else []
+
+
+def check_duration(duration):
+    if not isinstance(duration, (int, np.integer)) or isinstance(duration, bool) or duration < 1:
+        raise InputError(f"duration_per_sample must be a positive integer, got {duration!r}")
+    return int(duration)
 
 
 def calibration_activations(keras_model, plans, x):

@@ -59,33 +59,56 @@ def _labels(labels, n):
     return y.astype(np.int64)
 
 
-def evaluate(conv, samples, labels, duration, batch_size=None, progress=True):
-    x = conv._prepare(samples)
-    y = _labels(labels, len(x))
-    conv.ensure_batch_size(batch_size)
+def score_samples(conv, x, y, duration, first_id=0, progress=False):
+    """Simulate prepared samples and, per batch, the expected correct answers at every step.
+
+    Runs where the network lives: in this process, or on a worker for a distributed evaluate.
+    """
     net, output = conv.network, conv.populations[-1]
     variable = "v" if conv.read_out.mode == "membrane_potential" else "spike"
     monitor = net.monitor(output, [variable])
-    correct = np.zeros(int(duration))
+    parts = []
 
     def on_chunk(start, items):
         data = monitor.get(variable)[:, :items] if variable == "v" else monitor.spike_raster()[:, :items]
         score = data if variable == "v" else np.cumsum(data, axis=0, dtype=np.int32)
         tied = score == score.max(axis=2, keepdims=True)
         truth = tied[:, np.arange(items), y[start:start + items]]
-        correct[:len(score)] += (truth / tied.sum(axis=2)).sum(axis=1)  # random tie-breaking, in expectation
+        parts.append((truth / tied.sum(axis=2)).sum(axis=1))  # random tie-breaking, in expectation
         monitor.reset()
 
     try:
-        predictions = conv.predict(x, int(duration), progress=progress, on_chunk=on_chunk)
+        outcome = conv.simulate_samples(x, duration, first_id=first_id, progress=progress, on_chunk=on_chunk)
     finally:
         net.monitors.remove(monitor)
+    outcome.curve_parts = parts
+    return outcome
+
+
+def evaluate(conv, samples, labels, duration, batch_size=None, progress=True, client=None, chunk_size=None):
+    from .converter import check_duration
+    x = conv._prepare(samples)
+    y = _labels(labels, len(x))
+    duration = check_duration(duration)
+    if client is not None:
+        from annsnn.distributed import simulate_on_cluster
+        outcome = simulate_on_cluster(conv, client, x, y, duration, batch_size, chunk_size, progress)
+    else:
+        conv.ensure_batch_size(batch_size)
+        outcome = score_samples(conv, x, y, duration, progress=progress)
+    predictions = conv.conclude(outcome)
+    return summarise(conv, outcome, predictions, y, duration)
+
+
+def summarise(conv, outcome, predictions, y, duration):
     names = [proj.name for proj in conv.projections]
-    synops = dict(zip(names, conv.synaptic_events.mean(axis=0).tolist()))
+    synops = dict(zip(names, outcome.synaptic_events.mean(axis=0).tolist() if len(y) else [0.0] * len(names)))
     macs = {proj.name: float(proj.fan_out().sum()) if getattr(proj, "kind", "") in ("dense", "conv") else 0.0
             for proj in conv.projections}
+    n = max(len(y), 1)
     return Evaluation(
-        accuracy=float((np.asarray(predictions) == y).mean()), samples=len(y), steps=int(duration),
-        accuracy_curve=(correct / len(y)).tolist(), synops_per_sample=synops, macs_per_sample=macs,
+        accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
+        steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
+        synops_per_sample=synops, macs_per_sample=macs,
         snn_energy_uj=sum(synops.values()) * PJ_PER_ACCUMULATE * 1e-6,
         ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])

@@ -1,0 +1,22 @@
+"""NetworkRecipe: a converted network as plain data, to rebuild it where Keras is not loaded."""
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+from .keras_model import LayerPlan
+
+
+@dataclass(frozen=True)
+class NetworkRecipe:
+    """Converter options plus the normalised layer plans; ANNtoSNNConverter.from_recipe() rebuilds it."""
+    options: Dict[str, object]         # the converter's constructor arguments
+    plans: Tuple[LayerPlan, ...]        # weights are the Keras ones; factors scale them when built
+    factors: Tuple[float, ...]
+    bias_factors: Tuple[float, ...]
+    lambdas: Dict[str, float]
+    batch_size: int
+
+    def digest(self):
+        """Content hash: equal recipes share a name on the cluster, different ones never do."""
+        return hashlib.sha256(pickle.dumps(self, protocol=5)).hexdigest()
