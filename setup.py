@@ -21,7 +21,8 @@ setup(
         "keras": ["tensorflow-cpu>=2.16; platform_machine=='x86_64'", "tensorflow>=2.16; platform_machine!='x86_64'",
                   "h5py", "scikit-learn", "matplotlib"],
         "plot": ["matplotlib"],
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "distributed": ["dask[distributed]>=2024.1"],
+        "test": ["pytest>=7", "hypothesis>=6", "pandas"],
     },
     entry_points={"console_scripts": ["annsnn=annsnn.cli:main"]},
 )

@@ -2,18 +2,19 @@
 __version__ = "0.1.0"
 
 from .errors import (AnnsnnError, BuildError, ConversionError, DataError, EquationError, InputError,
-                     NetworkError, NumericalError, ToolchainError)
+                     NetworkError, NumericalError, ToolchainError, WorkerError)
 from .neuron import Neuron
 from .network import Network
 from .population import Population
 from .projection import DenseProjection
 from .monitor import Monitor
 from . import models
+from .parameter_sweep import sweep
 
 __all__ = [
     "__version__", "Neuron", "Network", "Population", "DenseProjection", "Monitor", "models",
     "AnnsnnError", "BuildError", "ConversionError", "DataError", "EquationError", "InputError",
-    "NetworkError", "NumericalError", "ToolchainError", "ANNtoSNNConverter",
+    "NetworkError", "NumericalError", "ToolchainError", "WorkerError", "ANNtoSNNConverter", "sweep",
 ]
 
 

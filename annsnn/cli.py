@@ -4,6 +4,7 @@ Exit codes: 0 success (``info``: the model converts), 1 the model or data cannot
 (an annsnn error, printed as one line), 2 bad command line.
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -101,6 +102,29 @@ def _load_data(spec, input_shape, samples):
     return x.reshape((len(x),) + tuple(input_shape)).astype(np.float32), y.astype(np.int64)
 
 
+@contextlib.contextmanager
+def _dask_client(scheduler, workers):
+    """A Client for --scheduler ADDRESS or a LocalCluster of --workers N processes; None without either."""
+    if not scheduler and not workers:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise AnnsnnError("--scheduler and --workers need Dask: pip install 'annsnn[distributed]'") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise AnnsnnError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
 def run_convert(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from annsnn import ANNtoSNNConverter
@@ -119,9 +143,11 @@ def run_convert(args):
     ann = float((model.predict(x, verbose=0, batch_size=512).argmax(1) == y).mean())
     settings = dict(model=str(args.model), data=args.data, encoding=args.encoding, hidden_neuron=args.hidden_neuron,
                     read_out=args.read_out, k=args.k, normalization=args.normalization,
-                    scale_factor=_scale_factor(args.scale_factor), seed=args.seed)
-    report = build_report(conv, x, y, args.duration, args.out, ann, settings, progress=not args.quiet,
-                          plots=not args.no_plots)
+                    scale_factor=_scale_factor(args.scale_factor), seed=args.seed,
+                    cluster=args.scheduler or (f"LocalCluster of {args.workers} workers" if args.workers else None))
+    with _dask_client(args.scheduler, args.workers) as client:
+        report = build_report(conv, x, y, args.duration, args.out, ann, settings, progress=not args.quiet,
+                              plots=not args.no_plots, client=client)
     print(f"ANN accuracy       {100 * ann:.2f} %")
     print(f"SNN accuracy       {100 * report['snn_accuracy']:.2f} %  "
           f"({100 * (report['snn_accuracy'] - ann):+.2f} points, {args.duration} steps)")
@@ -191,6 +217,11 @@ def build_parser():
     convert.add_argument("--seed", type=int, default=1)
     convert.add_argument("--no-plots", dest="no_plots", action="store_true")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster = convert.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="simulate on the Dask cluster behind this scheduler (e.g. tcp://10.0.0.5:8786)")
+    cluster.add_argument("--workers", type=_positive, default=None, metavar="N",
+                         help="simulate on a local Dask cluster of N worker processes")
     convert.set_defaults(handler=run_convert)
     info = sub.add_parser("info", help="say whether a .keras model converts, and if not which layer blocks it")
     info.add_argument("model", help="path to a .keras file")

@@ -84,3 +84,14 @@ class ConversionError(AnnsnnError, ValueError):
 
 class DataError(AnnsnnError, ValueError):
     """A data file is missing or malformed."""
+
+
+class WorkerError(AnnsnnError, RuntimeError):
+    """A chunk failed on a Dask worker; the message and ``worker`` name the worker (address, host)."""
+
+    def __init__(self, message, worker=None):
+        self.worker = worker
+        super().__init__(message)
+
+    def __reduce__(self):  # crosses process boundaries with its worker field intact
+        return (WorkerError, (self.args[0], self.worker))

@@ -65,12 +65,13 @@ def _diagnostics(conv, x, duration, out_dir):
     return files, mean_rates
 
 
-def build_report(conv, x, y, duration, out_dir, ann_accuracy, settings, progress=True, plots=True):
-    """Evaluate, write ``out_dir/report.json`` and the PNGs; returns the report dict."""
+def build_report(conv, x, y, duration, out_dir, ann_accuracy, settings, progress=True, plots=True, client=None):
+    """Evaluate (on ``client``'s Dask workers if given), write ``out_dir/report.json`` and the PNGs;
+    returns the report dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = conv.evaluate(x, y, duration, progress=progress)
+    result = conv.evaluate(x, y, duration, progress=progress, client=client)
     seconds = time.perf_counter() - started
     report = dict(settings=settings, samples=len(y), duration=duration, ann_accuracy=ann_accuracy,
                   snn_accuracy=result.accuracy, samples_per_s=len(y) / seconds, seconds=seconds,
