@@ -59,3 +59,19 @@ def test_iaf_state_matches_oracle():
     np.testing.assert_array_equal(pops[0].u, ib.u)
     assert vmon.get("v").shape == (300, BATCH, 12)
     np.testing.assert_array_equal(vmon.get("v")[-1], iaf.v)
+
+
+@pytest.mark.parametrize("width", [16, 277, 544])
+def test_dense_register_tiles_match_oracle(width):
+    """Post sizes that take every path of the dense kernel: full 256-float register tiles,
+    a 16-float rest, a ragged end (277 = 256 + 16 + 5; 544 = 2 x 256 + 32)."""
+    rng = np.random.default_rng(width)
+    rates = rng.uniform(0.0, 30.0, (BATCH, 60)).astype(np.float32)
+    weights = [rng.uniform(-0.05, 0.2, (60, width)).astype(np.float32)]
+    net, pops, monitors = build(models.IB, rates, weights, seed=5)
+    net.simulate(300)
+    ib, iaf = IBLayer(rates), IaFLayer(BATCH, width)
+    expected = run_chain([ib, iaf], weights, 300)
+    assert expected[1].sum() > 1000
+    np.testing.assert_array_equal(monitors[1].spike_raster(), expected[1])
+    np.testing.assert_array_equal(pops[1].v, iaf.v)
