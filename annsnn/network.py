@@ -44,6 +44,9 @@ class Network:
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         self.num_threads = default_threads() if num_threads is None else max(1, int(num_threads))
         self.name = name
+        # Neurons of an input population with identical parameters and state share one update
+        # (results are identical either way; False forces the per-neuron path, for comparisons).
+        self.deduplicate = True
         self.populations, self.projections, self.monitors = [], [], []
         self.build_info = None
         self._module = None
@@ -140,8 +143,10 @@ class Network:
         if not self.populations:
             raise NetworkError("the network has no populations")
         stop_ids = self._stop_ids()
+        targets = {proj.post.index for proj in self.projections}
         kernels = [build_neuron_kernel(pop.index, pop.spec, pop.size,
-                                       [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions])
+                                       [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions],
+                                       receives_events=pop.index in targets)
                    for pop in self.populations]
         from annsnn import __version__
         context = dict(
@@ -206,6 +211,9 @@ class Network:
         if n_steps == 0 or n_items == 0:
             return
         offset = int(self._item_step[0])
+        recorded = {mon.population.index for mon in self.monitors if any(v != "spike" for v in mon.variables)}
+        for pop in self.populations:  # grouped updates leave per-neuron state stale until the call ends
+            pop._dedupe[0] = self.deduplicate and not check and pop.index not in recorded
         tasks = [row for mon in self.monitors for row in mon._tasks(int(n_steps), offset)]
         tasks = np.asarray(tasks, dtype=np.int64).ravel() if tasks else np.zeros(0, dtype=np.int64)
         fault = np.full((n_items, 4), -1, dtype=np.int64)

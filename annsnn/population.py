@@ -45,7 +45,8 @@ class Population:
                      size=size, _buffers=buffers, stop_conditions=[],
                      _spikes=np.zeros((batch, size), dtype=np.int32),
                      _counts=np.zeros((batch, size), dtype=np.int32),
-                     _n_spikes=np.zeros((batch, ITEM_PAD), dtype=np.int32))
+                     _n_spikes=np.zeros((batch, ITEM_PAD), dtype=np.int32),
+                     _dedupe=np.zeros(1 + batch, dtype=np.int32))
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.reset()
@@ -108,6 +109,12 @@ class Population:
             raise AttributeError(f"population '{self.name}' (neuron '{self.neuron.name}') does not spike")
         return self._counts
 
+    @property
+    def update_groups(self):
+        """(B,) groups of identical neurons updated as one in the last simulate call, per item
+        (0: every neuron updated on its own). Only input populations without randomness group."""
+        return self._dedupe[1:].copy()
+
     def buffer_fields(self):
         """(field name, C type, array) in the order the generated code expects."""
         prefix = f"pop{self.index}"
@@ -116,7 +123,7 @@ class Population:
         fields += [(f"{prefix}_{n}", "float", self._buffers[n]) for n in names]
         if self.spec.spiking:
             fields += [(f"{prefix}_spikes", "int32_t", self._spikes), (f"{prefix}_nspikes", "int32_t", self._n_spikes),
-                       (f"{prefix}_counts", "int32_t", self._counts)]
+                       (f"{prefix}_counts", "int32_t", self._counts), (f"{prefix}_dedupe", "int32_t", self._dedupe)]
         return fields
 
     def __repr__(self):

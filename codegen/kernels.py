@@ -47,6 +47,7 @@ class NeuronKernel:
     uses_random: bool
     stop_conditions: List[StopCondition] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
+    dedupe: bool = False            # identical neurons may share one update (see begin_/end_ in the template)
 
 
 class _Hoister:
@@ -92,8 +93,13 @@ def _clamp(target, eq, printer, hoist):
     return lines
 
 
-def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
-    """Render-ready description of one population's fused update/spike/reset loop."""
+def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), receives_events=True):
+    """Render-ready description of one population's fused update/spike/reset loop.
+
+    A spiking population that receives no projection and draws no random numbers evolves each neuron
+    from its own fields alone, so neurons with identical fields stay identical: its kernel may update
+    one prototype per group of them (``dedupe``).
+    """
     prefix = f"pop{pop_id}"
     shared = [p.name for p in spec.shared_parameters]
     per_neuron = [p.name for p in spec.neuron_parameters] + list(spec.variables) + list(spec.inputs)
@@ -141,7 +147,9 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=()):
                         stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
                         reset=reset, uses_random=spec.random_sites > 0,
                         stop_conditions=compiled_stops,
-                        checked=list(spec.variables))
+                        checked=list(spec.variables),
+                        dedupe=bool(spike) and spec.random_sites == 0 and not receives_events
+                        and not compiled_stops)
 
 
 def parse_stop_condition(text, spec):

@@ -214,3 +214,44 @@ def test_monitor_helpers():
     assert mon.histogram().shape == (500, 2) and mon.histogram().sum() == mon.spike_counts().sum()
     np.testing.assert_allclose(mon.mean_rate(), mon.spike_counts() / 0.5)  # 500 steps of 1 ms
     assert abs(mon.mean_rate().mean() - 200.0) < 30
+
+
+def _quantised_ib_network(deduplicate, batch=6, n=300, monitor_v=False):
+    rng = np.random.default_rng(11)
+    net = annsnn.Network(batch_size=batch, seed=4)
+    net.deduplicate = deduplicate
+    source = net.create(n, models.IB, name="input")
+    hidden = net.create(40, models.IaF, name="hidden")
+    net.connect(source, hidden, "exc", rng.uniform(-0.02, 0.06, (n, 40)).astype(np.float32))
+    levels = rng.integers(0, 12, (batch, n)).astype(np.float32) * np.float32(2.5)  # many repeated values
+    levels[0] = rng.uniform(0, 30, n)                                             # item 0: all distinct
+    source.rates = levels
+    source.set("v", np.where(np.arange(n) % 7 == 0, -60.0, -55.0))                # state takes part in groups
+    monitors = [net.monitor(source, ["spike"]), net.monitor(hidden, ["spike"])]
+    if monitor_v:
+        monitors.append(net.monitor(source, ["v"]))
+    net.simulate(250)
+    return net, source, hidden, monitors
+
+
+def test_identical_input_neurons_update_as_one_with_identical_results():
+    grouped = _quantised_ib_network(True)
+    single = _quantised_ib_network(False)
+    groups = grouped[1].update_groups
+    assert groups[0] == 0, "all-distinct item: grouping not worth it"
+    assert 0 < groups[1:].max() <= 24   # 12 rate levels x 2 initial v values
+    assert (single[1].update_groups == 0).all()
+    assert grouped[1].spike_counts.sum() > 1000
+    for a, b in zip(grouped[3], single[3]):
+        np.testing.assert_array_equal(a.spike_raster(), b.spike_raster())
+    for name in ("v", "u"):
+        np.testing.assert_array_equal(grouped[1].get(name), single[1].get(name))
+    np.testing.assert_array_equal(grouped[1].spike_counts, single[1].spike_counts)
+    np.testing.assert_array_equal(grouped[2].v, single[2].v)
+
+
+def test_monitoring_a_variable_turns_grouping_off():
+    net, source, _, monitors = _quantised_ib_network(True, monitor_v=True)
+    assert (source.update_groups == 0).all()
+    reference = _quantised_ib_network(False, monitor_v=True)[3]
+    np.testing.assert_array_equal(monitors[2].get("v"), reference[2].get("v"))
