@@ -40,14 +40,13 @@ def make_readout(mode, k=None, subtract=False):
 
 def decide(scores, sample_ids, seed, multiple):
     """Arg-max per row; ties broken at random from (seed, sample id), or all tied classes if multiple."""
-    result = []
-    best = scores.max(axis=1, keepdims=True)
-    for row, sample in zip(scores == best, sample_ids):
-        tied = np.flatnonzero(row)
-        if multiple:
-            result.append([int(c) for c in tied])
-        elif len(tied) == 1:
-            result.append(int(tied[0]))
-        else:
-            result.append(int(np.random.default_rng([seed, int(sample)]).choice(tied)))
+    if len(scores) == 0:
+        return []
+    tied = scores == scores.max(axis=1, keepdims=True)
+    if multiple:
+        return [np.flatnonzero(row).tolist() for row in tied]
+    result = scores.argmax(axis=1).tolist()
+    ids = list(sample_ids)
+    for row in np.flatnonzero(tied.sum(axis=1) > 1):  # only ties need the per-sample generator
+        result[row] = int(np.random.default_rng([seed, int(ids[row])]).choice(np.flatnonzero(tied[row])))
     return result
