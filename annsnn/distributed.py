@@ -120,6 +120,8 @@ class ClusterJob:
         length = dict(zip((f.key for f in self.futures), self.lengths))
         try:
             for future in as_completed(self.futures):
+                if future.status == "error":
+                    future.result()  # raises the chunk's error now; the rest are cancelled below
                 if bar is not None:
                     bar.update(length[future.key])
             parts = self.client.gather(self.futures)
@@ -154,13 +156,18 @@ def submit(conv, client, x, y, duration, batch_size=None, chunk_size=None):
     size = chunk_length(len(x), x[0].nbytes, recipe.batch_size, chunk_size, threads)
     name = f"{PLUGIN_PREFIX}{recipe.digest()[:16]}-{uuid.uuid4().hex[:8]}"
     client.register_plugin(NetworkPlugin(recipe), name=name)
-    futures, lengths = [], []
-    for start in range(0, len(x), size):
-        labels = None if y is None else y[start:start + size]
-        futures.append(client.submit(run_chunk, name, x[start:start + size], labels, start, duration, pure=False,
-                                     key=f"annsnn-chunk-{name[len(PLUGIN_PREFIX):]}-{start}"))
-        lengths.append(len(x[start:start + size]))
-    return ClusterJob(client, conv, name, futures, lengths)
+    job = ClusterJob(client, conv, name, [], [])
+    try:
+        for start in range(0, len(x), size):
+            labels = None if y is None else y[start:start + size]
+            job.futures.append(client.submit(run_chunk, name, x[start:start + size], labels, start, duration,
+                                             pure=False, key=f"annsnn-chunk-{name[len(PLUGIN_PREFIX):]}-{start}"))
+            job.lengths.append(len(x[start:start + size]))
+    except BaseException:
+        client.cancel(job.futures)
+        job.release()
+        raise
+    return job
 
 
 def simulate_on_cluster(conv, client, x, y, duration, batch_size=None, chunk_size=None, progress=False):

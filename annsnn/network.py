@@ -143,10 +143,13 @@ class Network:
         if not self.populations:
             raise NetworkError("the network has no populations")
         stop_ids = self._stop_ids()
-        targets = {proj.post.index for proj in self.projections}
+        # grouped updates keep per-neuron rows stale until the call ends: not for populations that
+        # receive events or whose values are sent (graded) to projections every step
+        coupled = {proj.post.index for proj in self.projections}
+        coupled |= {proj.pre.index for proj in self.projections if getattr(proj, "graded", None)}
         kernels = [build_neuron_kernel(pop.index, pop.spec, pop.size,
                                        [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions],
-                                       receives_events=pop.index in targets)
+                                       independent=pop.index not in coupled)
                    for pop in self.populations]
         from annsnn import __version__
         context = dict(
@@ -214,6 +217,7 @@ class Network:
         recorded = {mon.population.index for mon in self.monitors if any(v != "spike" for v in mon.variables)}
         for pop in self.populations:  # grouped updates leave per-neuron state stale until the call ends
             pop._dedupe[0] = self.deduplicate and not check and pop.index not in recorded
+            pop._dedupe[1:] = 0
         tasks = [row for mon in self.monitors for row in mon._tasks(int(n_steps), offset)]
         tasks = np.asarray(tasks, dtype=np.int64).ravel() if tasks else np.zeros(0, dtype=np.int64)
         fault = np.full((n_items, 4), -1, dtype=np.int64)

@@ -93,12 +93,12 @@ def _clamp(target, eq, printer, hoist):
     return lines
 
 
-def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), receives_events=True):
+def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=False):
     """Render-ready description of one population's fused update/spike/reset loop.
 
-    A spiking population that receives no projection and draws no random numbers evolves each neuron
-    from its own fields alone, so neurons with identical fields stay identical: its kernel may update
-    one prototype per group of them (``dedupe``).
+    An ``independent`` spiking population (it receives no projection and no projection reads its values)
+    that draws no random numbers evolves each neuron from its own fields alone, so neurons with
+    identical fields stay identical: its kernel may update one prototype per group of them (``dedupe``).
     """
     prefix = f"pop{pop_id}"
     shared = [p.name for p in spec.shared_parameters]
@@ -148,7 +148,7 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), receives_events=
                         reset=reset, uses_random=spec.random_sites > 0,
                         stop_conditions=compiled_stops,
                         checked=list(spec.variables),
-                        dedupe=bool(spike) and spec.random_sites == 0 and not receives_events
+                        dedupe=bool(spike) and spec.random_sites == 0 and independent
                         and not compiled_stops)
 
 

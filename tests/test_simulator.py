@@ -255,3 +255,23 @@ def test_monitoring_a_variable_turns_grouping_off():
     assert (source.update_groups == 0).all()
     reference = _quantised_ib_network(False, monitor_v=True)[3]
     np.testing.assert_array_equal(monitors[2].get("v"), reference[2].get("v"))
+
+
+def test_spiking_population_with_graded_output_is_not_grouped():
+    """Its values go to projections every step, so its rows must stay current."""
+    ramp = Neuron(parameters="rates = 0.0", equations="dv/dt = rates : init=0", spike="v > 1", reset="v = 0",
+                  output="v", name="GradedRamp")
+
+    def run(deduplicate):
+        net = annsnn.Network(batch_size=2, seed=1)
+        net.deduplicate = deduplicate
+        source = net.create(40, ramp, name="source")
+        target = net.create(3, models.IaF_Acc, name="target")
+        net.connect(source, target, "exc", np.full((40, 3), 0.01, dtype=np.float32))
+        source.rates = np.repeat([0.1, 0.3], 20).astype(np.float32)  # 2 distinct neurons per item
+        net.simulate(50)
+        return source, target
+
+    grouped, single = run(True), run(False)
+    assert (grouped[0].update_groups == 0).all()
+    np.testing.assert_array_equal(grouped[1].v, single[1].v)
