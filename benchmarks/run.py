@@ -3,7 +3,8 @@
 Every case runs in fresh processes: one on an empty build cache (cold build) and one on the filled
 cache (warm build, then predict), so build times and peak RSS are those a user sees.
 
-    python benchmarks/run.py                   # every case and curve (MLP on 10k, CNN on 1k samples)
+    python benchmarks/run.py                   # every case and curve (MLP on 10k, CNN on 1k samples),
+                                               # samples/s the median of 3 predict runs per case
     python benchmarks/run.py --cases mlp --no-curves
     python benchmarks/run.py --cnn-samples 10000
 
@@ -45,9 +46,13 @@ conv.load_keras_model(model, scale_factor=scale, show_info=False, batch_size=cfg
 out = {"build_seconds": conv.network.build_info.seconds, "compiled": conv.network.build_info.compiled,
        "scale_factor": scale}
 if cfg.get("predict", True):
-    started = time.perf_counter()
-    pred = np.array(conv.predict(x, cfg["steps"], progress=False))
-    seconds = time.perf_counter() - started
+    runs = []  # the VM's speed drifts by +-20 %: report the median of repeats, and every run
+    for _ in range(cfg.get("repeats", 1)):
+        started = time.perf_counter()
+        pred = np.array(conv.predict(x, cfg["steps"], progress=False))
+        runs.append(time.perf_counter() - started)
+    seconds = float(np.median(runs))
+    out["samples_per_s_runs"] = [len(y) / s for s in runs]
     neurons = sum(p.size for p in conv.populations)
     events = float(conv.synaptic_events.sum())
     out.update(samples=len(y), seconds=seconds, samples_per_s=len(y) / seconds,
@@ -71,8 +76,8 @@ def child(cfg, cache):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def run_case(model, encoding, read_out, samples):
-    cfg = dict(model=model, encoding=encoding, read_out=read_out, samples=samples, steps=STEPS)
+def run_case(model, encoding, read_out, samples, repeats):
+    cfg = dict(model=model, encoding=encoding, read_out=read_out, samples=samples, steps=STEPS, repeats=repeats)
     with tempfile.TemporaryDirectory() as cache:
         cold = child(dict(cfg, predict=False), cache)
         warm = child(cfg, cache)
@@ -148,10 +153,11 @@ def width_curve(cache, samples=1024):
 
 
 def table(rows):
-    lines = ["| case | samples | samples/s | accuracy | build cold (s) | build warm (s) | peak RSS (MB) | "
-             "events/sample | events/s | spikes/neuron/step |", "|" + "---|" * 10]
+    lines = ["| case | samples | samples/s (median) | runs (samples/s) | accuracy | build cold (s) | build warm (s) | peak RSS (MB) | "
+             "events/sample | events/s | spikes/neuron/step |", "|" + "---|" * 11]
     for name, r in rows:
-        lines.append(f"| {name} | {r['samples']} | {r['samples_per_s']:,.0f} | {100 * r['accuracy']:.2f} % | "
+        runs = " / ".join(f"{v:,.0f}" for v in r["samples_per_s_runs"])
+        lines.append(f"| {name} | {r['samples']} | {r['samples_per_s']:,.0f} | {runs} | {100 * r['accuracy']:.2f} % | "
                      f"{r['build_cold_seconds']:.2f} | {r['build_warm_seconds']:.3f} | {r['peak_rss_mb']:.0f} | "
                      f"{r['synaptic_events'] / r['samples']:,.0f} | {r['events_per_s'] / 1e9:.2f} G | "
                      f"{r['spikes_per_neuron_per_step']:.4f} |")
@@ -166,6 +172,7 @@ def main():
     parser.add_argument("--encodings", default=",".join(ENCODINGS))
     parser.add_argument("--read-outs", default=",".join(READ_OUTS))
     parser.add_argument("--no-curves", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="predict runs per case; the median is reported")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     rows = []
@@ -174,10 +181,11 @@ def main():
         samples = args.mlp_samples if model == "mlp" else args.cnn_samples
         for encoding in args.encodings.split(","):
             for read_out in args.read_outs.split(","):
-                name, result = run_case(model, encoding, read_out, samples)
+                name, result = run_case(model, encoding, read_out, samples, args.repeats)
                 rows.append((name, result))
-                print(f"{name}: {result['samples_per_s']:,.0f} samples/s, {100 * result['accuracy']:.2f} %",
-                      flush=True)
+                spread = ", ".join(f"{r:,.0f}" for r in result["samples_per_s_runs"])
+                print(f"{name}: {result['samples_per_s']:,.0f} samples/s (median of {spread}), "
+                      f"{100 * result['accuracy']:.2f} %", flush=True)
     summary = table(rows)
     if not args.no_curves:
         with tempfile.TemporaryDirectory() as cache:
