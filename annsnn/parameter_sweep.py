@@ -38,52 +38,70 @@ def _table(rows):
 
 
 def sweep(model, samples, labels, grid, duration=200, client=None, batch_size=None, calibration_data=None,
-          chunk_size=None, progress=True, **fixed):
+          chunk_size=None, progress=True, in_flight=4, **fixed):
     """Evaluate ``model`` on (samples, labels) for every combination in ``grid``.
 
     >>> table = annsnn.sweep("mlp.keras", X, y, grid={"input_encoding": ["IB", "PSO"],
     ...                                               "duration": [100, 200]}, client=client)
 
     ``grid`` maps settings (converter options, ``scale_factor``, ``duration``) to value lists;
-    ``fixed`` settings apply to every combination. With a ``dask.distributed.Client`` all
-    combinations are submitted at once and run on its workers. Returns a pandas DataFrame when
-    pandas is installed, else a list of dicts: one row per combination with its settings,
-    accuracy, the accuracy at every step, SynOps and energy per sample, and the seconds from
-    submission until its results were back.
+    ``fixed`` settings apply to every combination. With a ``dask.distributed.Client`` up to
+    ``in_flight`` combinations are on its workers at once (each holds its own networks there).
+    Returns a pandas DataFrame when pandas is installed, else a list of dicts: one row per
+    combination with its settings, accuracy, the accuracy at every step, SynOps and energy per
+    sample, and the seconds from submission until its results were back.
     """
-    from annsnn.conversion.converter import ANNtoSNNConverter, check_duration
-    from annsnn.conversion.evaluation import _labels, evaluate, summarise
     from annsnn.conversion.keras_model import load_keras
     grid = _checked_grid(grid, fixed)
+    if not isinstance(in_flight, int) or in_flight < 1:
+        raise ConversionError(f"in_flight must be a positive integer, got {in_flight!r}")
     keras_model = load_keras(model)
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    jobs, rows = [], []
+    run = dict(keras_model=keras_model, samples=samples, labels=labels, duration=duration, client=client,
+               batch_size=batch_size, calibration_data=calibration_data, chunk_size=chunk_size,
+               progress=progress, fixed=fixed)
+    if client is None:
+        return _table([_finish(_start(combo, **run), progress) for combo in combos])
+    pending, jobs, rows = list(combos), [], []
     try:
-        for combo in combos:
-            settings = {**fixed, **combo}
-            steps = settings.pop("duration", duration)
-            scale_factor = settings.pop("scale_factor", None)
-            conv = ANNtoSNNConverter(**settings)
-            conv.load_keras_model(keras_model, scale_factor=scale_factor, show_info=False, batch_size=batch_size,
-                                  calibration_data=calibration_data, compile=client is None)
-            started = time.perf_counter()
-            if client is None:
-                result = evaluate(conv, samples, labels, steps, progress=progress)
-                rows.append(_row(combo, steps, result, time.perf_counter() - started))
-            else:
-                from annsnn.distributed import submit
-                x, steps = conv._prepare(samples), check_duration(steps)
-                y = _labels(labels, len(x))
-                jobs.append((combo, conv, y, steps, submit(conv, client, x, y, steps, chunk_size=chunk_size),
-                             started))
-        for combo, conv, y, steps, job, started in jobs:
-            outcome = job.result(progress)
-            result = summarise(conv, outcome, conv.conclude(outcome), y, steps)
-            rows.append(_row(combo, steps, result, time.perf_counter() - started))
+        while pending or jobs:
+            while pending and len(jobs) < in_flight:
+                jobs.append(_start(pending.pop(0), **run))
+            rows.append(_finish(jobs.pop(0), progress))
     finally:
         for job in jobs:
-            job[4].release()
+            job["cluster"].release()
     return _table(rows)
+
+
+def _start(combo, keras_model, samples, labels, duration, client, batch_size, calibration_data, chunk_size,
+           progress, fixed):
+    """Convert one combination; evaluate it here, or submit it to the cluster."""
+    from annsnn.conversion.converter import ANNtoSNNConverter, check_duration
+    from annsnn.conversion.evaluation import _labels, evaluate
+    settings = {**fixed, **combo}
+    steps = check_duration(settings.pop("duration", duration))
+    scale_factor = settings.pop("scale_factor", None)
+    conv = ANNtoSNNConverter(**settings)
+    conv.load_keras_model(keras_model, scale_factor=scale_factor, show_info=False, batch_size=batch_size,
+                          calibration_data=calibration_data, compile=client is None)
+    job = dict(combo=combo, conv=conv, steps=steps, started=time.perf_counter())
+    if client is None:
+        job["result"] = evaluate(conv, samples, labels, steps, progress=progress)
+    else:
+        from annsnn.distributed import submit
+        x = conv._prepare(samples)
+        job["y"] = _labels(labels, len(x))
+        job["cluster"] = submit(conv, client, x, job["y"], steps, chunk_size=chunk_size)
+    return job
+
+
+def _finish(job, progress):
+    from annsnn.conversion.evaluation import summarise
+    if "cluster" in job:
+        outcome = job["cluster"].result(progress)
+        job["result"] = summarise(job["conv"], outcome, job["conv"].conclude(outcome), job["y"], job["steps"])
+    return _row(job["combo"], job["steps"], job["result"], time.perf_counter() - job["started"])
 
 
 def _row(combo, steps, result, seconds):

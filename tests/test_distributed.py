@@ -158,6 +158,8 @@ def test_sweep_runs_a_2x2_grid_locally_and_on_the_cluster(client, mnist):
     fixed = dict(seed=2, scale_factor=8, progress=False, batch_size=64)
     remote = annsnn.sweep(MLP, x, y, grid=grid, client=client, **fixed)
     local = annsnn.sweep(MLP, x, y, grid=grid, **fixed)
+    one_at_a_time = annsnn.sweep(MLP, x, y, grid=grid, client=client, in_flight=1, **fixed)
+    assert list(one_at_a_time["accuracy"]) == list(local["accuracy"])
     import pandas
     assert isinstance(remote, pandas.DataFrame) and len(remote) == 4
     assert list(remote["input_encoding"]) == ["IB", "IB", "CPN", "CPN"]
@@ -180,6 +182,7 @@ def test_sweep_without_pandas_returns_dicts(monkeypatch, mnist):
     ({"duration": []}, {}, "is empty"),
     ({"duration": 50}, {}, "must be a list"),
     ({"seed": [1]}, {"seed": 2}, "both in grid and as a fixed setting"),
+    ({"seed": [1]}, {"in_flight": 0}, "in_flight must be a positive integer"),
 ])
 def test_sweep_rejects_bad_grids(mnist, grid, fixed, message):
     x, y = mnist
