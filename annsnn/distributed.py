@@ -18,8 +18,7 @@ try:
 except ImportError as exc:  # only reached when a client was passed
     raise ImportError("annsnn's distributed runs need Dask: pip install 'annsnn[distributed]'") from exc
 
-from annsnn.conversion.converter import ANNtoSNNConverter
-from annsnn.conversion.evaluation import score_samples
+from annsnn.conversion.converter import ANNtoSNNConverter, progress_bar
 from annsnn.conversion.outcome import Outcome
 from annsnn.errors import AnnsnnError, InputError, WorkerError
 
@@ -81,9 +80,7 @@ def run_chunk(plugin_name, x, y, first_id, duration):
                           worker=worker.address)
     conv = plugin.acquire()
     try:
-        if y is None:
-            return conv.simulate_samples(x, duration, first_id=first_id)
-        return score_samples(conv, x, y, duration, first_id=first_id)
+        return conv.run_here(x, y, duration, first_id=first_id)
     except AnnsnnError as exc:
         raise WorkerError(f"simulating samples {first_id}..{first_id + len(x) - 1} failed on "
                           f"{_describe(worker)}: {type(exc).__name__}: {exc}", worker=worker.address) from None
@@ -113,10 +110,7 @@ class ClusterJob:
         if not self.futures:
             conv = self.conv
             return Outcome.empty(conv.populations[-1].size, len(conv.projections), len(conv.populations))
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, unit="sample", desc="annsnn predict (dask)")
+        bar = progress_bar(n, progress, desc="annsnn predict (dask)")
         length = dict(zip((f.key for f in self.futures), self.lengths))
         try:
             for future in as_completed(self.futures):

@@ -20,21 +20,15 @@ IaF = Neuron(
     name="IaF",
 )
 
+
+def _counting(neuron, name):
+    """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
+    return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
+                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name)
+
+
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
-IaF_ReadOut = Neuron(
-    parameters="""
-        vt = 1.0 : population
-        vr = 0.0 : population
-        bias = 0.0
-    """,
-    equations="""
-        dv/dt = g_exc + bias : init=0.0, min=-2.0
-        sc = sc : init=0.0
-    """,
-    spike="v > vt",
-    reset="v = vr; sc += 1",
-    name="IaF_ReadOut",
-)
+IaF_ReadOut = _counting(IaF, "IaF_ReadOut")
 
 #: Pure accumulator for the membrane-potential read-out: integrates its input, never spikes.
 #: Unlike the reference it has no lower bound, so v is exactly the summed input.
@@ -58,19 +52,7 @@ IF_subtract = Neuron(
 )
 
 #: Output layer of IF_subtract networks for spike-count read-outs (counts its spikes in ``sc``).
-IF_subtract_ReadOut = Neuron(
-    parameters="""
-        vt = 1.0 : population
-        bias = 0.0
-    """,
-    equations="""
-        dv/dt = g_exc + bias : init=0.0
-        sc = sc : init=0.0
-    """,
-    spike="v > vt",
-    reset="v -= vt; sc += 1",
-    name="IF_subtract_ReadOut",
-)
+IF_subtract_ReadOut = _counting(IF_subtract, "IF_subtract_ReadOut")
 
 #: Poisson input ("CPN"): spikes with probability rates*dt/1000 per step.
 Poisson = Neuron(

@@ -9,3 +9,15 @@ def bars(n, rng):
     for i, c in enumerate(y):
         x[i, rng.integers(0, 3):rng.integers(5, 8), [1, 4, 6][c], 0] = rng.uniform(0.7, 1.0)
     return x, y
+
+
+def train(model, make_data, rng, n_train, n_test, epochs, learning_rate):
+    """Fit ``model`` on make_data(n_train, rng); it must classify make_data(n_test, rng) above 95 %.
+    Returns x, y, x_test, y_test."""
+    import keras
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy")
+    x, y = make_data(n_train, rng)
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    x_test, y_test = make_data(n_test, rng)
+    assert (model.predict(x_test, verbose=0).argmax(1) == y_test).mean() > 0.95
+    return x, y, x_test, y_test

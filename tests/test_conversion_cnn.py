@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
 from annsnn.conversion.normalization import max_positive_input  # noqa: E402
 
-from synthetic import bars  # noqa: E402
+from synthetic import bars, train  # noqa: E402
 
 L = keras.layers
 
@@ -28,11 +28,7 @@ def trained_cnn():
     h = L.Flatten()(h)
     outputs = L.Dense(3, use_bias=False, activation="softmax")(L.Dropout(0.2)(h))
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
-    x, y = bars(600, rng)
-    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
-    x_test, y_test = bars(60, rng)
-    assert (model.predict(x_test, verbose=0).argmax(1) == y_test).mean() > 0.95
+    _, _, x_test, y_test = train(model, bars, rng, 600, 60, epochs=15, learning_rate=0.01)
     return model, x_test, y_test
 
 

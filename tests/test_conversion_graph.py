@@ -11,7 +11,7 @@ import annsnn  # noqa: E402
 from annsnn import ANNtoSNNConverter, ConversionError, Neuron, models  # noqa: E402
 from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
 
-from synthetic import bars  # noqa: E402
+from synthetic import bars, train  # noqa: E402
 
 L = keras.layers
 
@@ -29,12 +29,7 @@ def branchy():
     pooled = L.AveragePooling2D(2)(merged)
     outputs = L.Dense(3, activation="softmax")(L.Flatten()(pooled))
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    x, y = bars(600, rng)
-    model.fit(x, y, epochs=12, batch_size=32, verbose=0)
-    x_test, y_test = bars(60, rng)
-    assert (model.predict(x_test, verbose=0).argmax(1) == y_test).mean() > 0.95
+    x, _, x_test, _ = train(model, bars, np.random.default_rng(0), 600, 60, epochs=12, learning_rate=0.01)
     return model, x, x_test
 
 

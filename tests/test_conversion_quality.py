@@ -11,6 +11,7 @@ keras = pytest.importorskip("keras")
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
 from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
 from annsnn.conversion.normalization import data_based_factors  # noqa: E402
+from synthetic import train  # noqa: E402
 
 L = keras.layers
 
@@ -33,11 +34,7 @@ def biased_bn_mlp():
     h = L.ReLU()(h)
     outputs = L.Dense(4, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy")
-    x, y = blobs(800, rng)
-    model.fit(x, y, epochs=20, batch_size=32, verbose=0)
-    x_test, y_test = blobs(80, rng)
-    assert (model.predict(x_test, verbose=0).argmax(1) == y_test).mean() > 0.95
+    x, _, x_test, y_test = train(model, blobs, rng, 800, 80, epochs=20, learning_rate=0.02)
     return model, x, x_test, y_test
 
 

@@ -294,17 +294,27 @@ class ANNtoSNNConverter:
         ``client`` (a ``dask.distributed.Client``) splits the samples into chunks of ``chunk_size``
         (a multiple of the batch size) simulated on its workers; results are identical to a local run.
         """
-        x = self._prepare(samples)
-        duration = check_duration(duration_per_sample)
+        outcome = self.run(self._prepare(samples), None, check_duration(duration_per_sample), batch_size=batch_size,
+                           client=client, chunk_size=chunk_size, progress=progress, on_chunk=on_chunk)
+        return self.conclude(outcome, multiple)
+
+    def run(self, x, y, duration, batch_size=None, client=None, chunk_size=None, progress=False, on_chunk=None):
+        """An Outcome for prepared samples ``x``, here or on ``client``'s workers; with labels ``y`` it
+        also holds the accuracy curve (evaluate)."""
         if client is not None:
             if on_chunk is not None:
                 raise InputError("on_chunk runs in this process and cannot be combined with client=")
             from annsnn.distributed import simulate_on_cluster
-            outcome = simulate_on_cluster(self, client, x, None, duration, batch_size, chunk_size, progress)
-        else:
-            self.ensure_batch_size(batch_size)
-            outcome = self.simulate_samples(x, duration, progress=progress, on_chunk=on_chunk)
-        return self.conclude(outcome, multiple)
+            return simulate_on_cluster(self, client, x, y, duration, batch_size, chunk_size, progress)
+        self.ensure_batch_size(batch_size)
+        return self.run_here(x, y, duration, progress=progress, on_chunk=on_chunk)
+
+    def run_here(self, x, y, duration, first_id=0, progress=False, on_chunk=None):
+        """run() in this process, samples numbered from ``first_id`` (a Dask worker runs its chunks so)."""
+        if y is None:
+            return self.simulate_samples(x, duration, first_id=first_id, progress=progress, on_chunk=on_chunk)
+        from .evaluation import score_samples
+        return score_samples(self, x, y, duration, first_id=first_id, progress=progress)
 
     def simulate_samples(self, x, duration, first_id=0, progress=False, on_chunk=None):
         """Simulate prepared samples ``x`` (numbered from ``first_id``) batch by batch; returns an Outcome."""
@@ -314,7 +324,7 @@ class ANNtoSNNConverter:
         fan_outs = [proj.fan_out() for proj in self.projections]
         outcome = Outcome(first_id, np.zeros((n, outputs.size)), np.full(n, -1, dtype=np.int64),
                           np.zeros((n, len(self.projections))), np.zeros(len(self.populations)))
-        bar = _progress(n, progress)
+        bar = progress_bar(n, progress)
         for start in range(0, n, batch):
             chunk = x[start:start + batch]
             items = len(chunk)
@@ -370,8 +380,8 @@ def calibration_activations(keras_model, plans, x):
     return values
 
 
-def _progress(total, enabled):
+def progress_bar(total, enabled, desc="annsnn predict"):
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, unit="sample", desc="annsnn predict")
+    return tqdm(total=total, unit="sample", desc=desc)

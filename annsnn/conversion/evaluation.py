@@ -90,12 +90,7 @@ def evaluate(conv, samples, labels, duration, batch_size=None, progress=True, cl
     x = conv._prepare(samples)
     y = _labels(labels, len(x))
     duration = check_duration(duration)
-    if client is not None:
-        from annsnn.distributed import simulate_on_cluster
-        outcome = simulate_on_cluster(conv, client, x, y, duration, batch_size, chunk_size, progress)
-    else:
-        conv.ensure_batch_size(batch_size)
-        outcome = score_samples(conv, x, y, duration, progress=progress)
+    outcome = conv.run(x, y, duration, batch_size=batch_size, client=client, chunk_size=chunk_size, progress=progress)
     predictions = conv.conclude(outcome)
     return summarise(conv, outcome, predictions, y, duration)
 
