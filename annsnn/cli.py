@@ -41,7 +41,6 @@ def run_demo(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     from annsnn import ANNtoSNNConverter
-    from annsnn.datasets import load_mnist
     from annsnn.conversion.keras_model import load_keras
 
     model_path = bundled_model_path(args.model)
@@ -49,13 +48,10 @@ def run_demo(args):
         raise AnnsnnError(f"bundled model '{args.model}' not found at {model_path}")
     settings = bundled_settings(args.model).get(args.encoding, {})
     scale = _scale_factor(args.scale_factor) if args.scale_factor else settings.get("scale_factor")
-    (_, _), (x_test, y_test) = load_mnist(verbose=True)
-    n = min(args.samples or len(x_test), len(x_test))
-    x = (x_test[:n].astype(np.float32) / 255.0)
-    y = y_test[:n].astype(np.int64)
     keras_model = load_keras(str(model_path))
-    x_ann = x.reshape((n,) + tuple(keras_model.inputs[0].shape[1:]))
-    ann_accuracy = float((keras_model.predict(x_ann, verbose=0, batch_size=512).argmax(1) == y).mean())
+    x, y = _load_data("mnist", tuple(keras_model.inputs[0].shape[1:]), args.samples)
+    n = len(x)
+    ann_accuracy = _ann_accuracy(keras_model, x, y)
 
     conv = ANNtoSNNConverter(input_encoding=args.encoding, read_out=args.read_out, seed=args.seed,
                              k=args.k)
@@ -63,7 +59,7 @@ def run_demo(args):
           f"read-out {args.read_out}, scale factors {scale if scale is not None else 'default (depth + 1)'}")
     conv.load_keras_model(keras_model, scale_factor=scale, show_info=True, batch_size=args.batch_size)
     started = time.perf_counter()
-    predictions = np.array(conv.predict(x_ann, duration_per_sample=args.duration, progress=not args.quiet))
+    predictions = np.array(conv.predict(x, duration_per_sample=args.duration, progress=not args.quiet))
     seconds = time.perf_counter() - started
     snn_accuracy = float((predictions == y).mean())
 
@@ -125,6 +121,10 @@ def _dask_client(scheduler, workers):
         yield client
 
 
+def _ann_accuracy(keras_model, x, y):
+    return float((keras_model.predict(x, verbose=0, batch_size=512).argmax(1) == y).mean())
+
+
 def run_convert(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from annsnn import ANNtoSNNConverter
@@ -140,7 +140,7 @@ def run_convert(args):
     conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
                           batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
-    ann = float((model.predict(x, verbose=0, batch_size=512).argmax(1) == y).mean())
+    ann = _ann_accuracy(model, x, y)
     settings = dict(model=str(args.model), data=args.data, encoding=args.encoding, hidden_neuron=args.hidden_neuron,
                     read_out=args.read_out, k=args.k, normalization=args.normalization,
                     scale_factor=_scale_factor(args.scale_factor), seed=args.seed,
