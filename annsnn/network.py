@@ -146,7 +146,7 @@ class Network:
         # grouped updates keep per-neuron rows stale until the call ends: not for populations that
         # receive events or whose values are sent (graded) to projections every step
         coupled = {proj.post.index for proj in self.projections}
-        coupled |= {proj.pre.index for proj in self.projections if getattr(proj, "graded", None)}
+        coupled |= {proj.pre.index for proj in self.projections if proj.graded}
         kernels = [build_neuron_kernel(pop.index, pop.spec, pop.size,
                                        [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions],
                                        independent=pop.index not in coupled)
