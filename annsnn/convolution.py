@@ -7,6 +7,7 @@ instead (max pooling then takes the window maximum of the values).
 """
 import numpy as np
 
+from .buffers import aligned_copy, aligned_zeros
 from .errors import InputError, NetworkError
 from .projection import Projection
 
@@ -83,7 +84,7 @@ class ConvolutionProjection(_Spatial):
                               output_size(w, kernel.shape[1], self.stride[1], padding))
         self.pad, self.out = (pt, pl), (oh, ow)
         self._check_post((oh, ow, kernel.shape[3]))
-        self._w = np.ascontiguousarray(kernel)
+        self._w = aligned_copy(kernel)
 
     @property
     def w(self):
@@ -130,7 +131,7 @@ class PoolingProjection(_Spatial):
                               output_size(w, self.pool_size[1], self.stride[1], padding))
         self.pad, self.out = (pt, pl), (oh, ow)
         self._check_post((oh, ow, c))
-        self._count = np.zeros((network.batch_size, pre.size), dtype=np.int32)
+        self._count = aligned_zeros((network.batch_size, pre.size), np.int32)
 
     def buffer_fields(self):
         return [(f"proj{self.index}_count", "int32_t", self._count)]

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .buffers import aligned_full, aligned_zeros
 from .errors import InputError, NetworkError
 from .neuron import Neuron
 from annsnn.codegen.render import ITEM_PAD
@@ -38,15 +39,15 @@ class Population:
         buffers = {}
         for param in spec.parameters:
             shape = (batch,) if param.shared else (batch, size)
-            buffers[param.name] = np.full(shape, param.value, dtype=np.float32)
+            buffers[param.name] = aligned_full(shape, param.value)
         for variable in spec.variables + spec.inputs:
-            buffers[variable] = np.zeros((batch, size), dtype=np.float32)
+            buffers[variable] = aligned_zeros((batch, size))
         state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
                      size=size, _buffers=buffers, stop_conditions=[],
-                     _spikes=np.zeros((batch, size), dtype=np.int32),
-                     _counts=np.zeros((batch, size), dtype=np.int32),
-                     _n_spikes=np.zeros((batch, ITEM_PAD), dtype=np.int32),
-                     _dedupe=np.zeros(1 + batch, dtype=np.int32))
+                     _spikes=aligned_zeros((batch, size), np.int32),
+                     _counts=aligned_zeros((batch, size), np.int32),
+                     _n_spikes=aligned_zeros((batch, ITEM_PAD), np.int32),
+                     _dedupe=aligned_zeros(1 + batch, np.int32))
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.reset()

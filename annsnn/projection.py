@@ -2,6 +2,7 @@
 import numpy as np
 
 from annsnn.codegen.printer import float_literal
+from .buffers import aligned_zeros
 from .errors import InputError, NetworkError
 
 
@@ -47,7 +48,7 @@ class DenseProjection(Projection):
 
     def __init__(self, network, index, pre, post, target, weights, name):
         super().__init__(network, index, pre, post, target, name)
-        self._w = np.zeros((pre.size, post.size), dtype=np.float32)
+        self._w = aligned_zeros((pre.size, post.size))
         self.w = weights
 
     @property

@@ -275,3 +275,21 @@ def test_spiking_population_with_graded_output_is_not_grouped():
     grouped, single = run(True), run(False)
     assert (grouped[0].update_groups == 0).all()
     np.testing.assert_array_equal(grouped[1].v, single[1].v)
+
+
+def test_state_and_weight_buffers_start_on_cache_lines():
+    # a weight row off a 64-byte boundary makes every vector load of dense propagation a split load
+    net = annsnn.Network(batch_size=3)
+    inp = net.create(37, models.IB, name="input")
+    hidden = net.create((5, 5, 2), models.IaF, name="hidden")
+    net.connect(inp, hidden, "exc", np.ones((37, 50)))
+    pooled = net.create((2, 2, 2), models.IaF, name="pooled")
+    net.connect_pooling(hidden, pooled, "max", 2)
+    conv_out = net.create((2, 2, 3), models.IaF, name="conv_out")
+    net.connect_convolution(pooled, conv_out, np.ones((3, 3, 2, 3)))
+    fields = [(name, array) for name, _, array in net._buffer_fields()
+              if name.startswith(("pop", "proj"))]
+    assert len(fields) > 20
+    assert [name for name, array in fields if array.ctypes.data % 64] == []
+    inp.rates = np.arange(37.0)
+    np.testing.assert_array_equal(inp.rates[2], np.arange(37.0))  # views still write through
