@@ -230,13 +230,15 @@ def _quantised_ib_network(deduplicate, batch=6, n=300, monitor_v=False):
     monitors = [net.monitor(source, ["spike"]), net.monitor(hidden, ["spike"])]
     if monitor_v:
         monitors.append(net.monitor(source, ["v"]))
-    net.simulate(250)
+    net.simulate(170)
+    net.simulate(80)  # groups are formed anew per call; counts and state carry over
     return net, source, hidden, monitors
 
 
-def test_identical_input_neurons_update_as_one_with_identical_results():
-    grouped = _quantised_ib_network(True)
-    single = _quantised_ib_network(False)
+@pytest.mark.parametrize("n", [300, 4500])  # 4,500 neurons: member bitmaps wider than 64 words
+def test_identical_input_neurons_update_as_one_with_identical_results(n):
+    grouped = _quantised_ib_network(True, n=n)
+    single = _quantised_ib_network(False, n=n)
     groups = grouped[1].update_groups
     assert groups[0] == 0, "all-distinct item: grouping not worth it"
     assert 0 < groups[1:].max() <= 24   # 12 rate levels x 2 initial v values
