@@ -181,20 +181,30 @@ def test_bad_options_are_refused():
         ANNtoSNNConverter().predict(np.zeros((1, 3)))
 
 
-@pytest.mark.parametrize("encoding", ["IB", "PSO"])
-def test_grouped_input_updates_do_not_change_predictions(encoding):
-    """Deterministic encodings group pixels of equal intensity; results equal the per-neuron path."""
+@pytest.mark.parametrize("encoding, read_out", [("IB", "spike_count"), ("PSO", "spike_count"),
+                                                ("IB", "time_to_first_spike")])
+def test_grouped_input_updates_do_not_change_predictions(encoding, read_out):
+    """Deterministic encodings group pixels of equal intensity (also when items stop early, with
+    time_to_first_spike); results equal the per-neuron path."""
     from annsnn.cli import bundled_model_path
     from annsnn.datasets import load_mnist
     (_, _), (x, _) = load_mnist()
     x = x[:96].astype(np.float32) / 255.0
-    conv = ANNtoSNNConverter(input_encoding=encoding, seed=3)
+    conv = ANNtoSNNConverter(input_encoding=encoding, read_out=read_out, seed=3)
     conv.load_keras_model(str(bundled_model_path("mlp")), show_info=False, batch_size=32)
-    grouped = conv.predict(x, 120, progress=False), conv.scores.copy(), conv.spike_totals.copy()
+
+    def run():
+        predictions = conv.predict(x, 120, progress=False)
+        return (predictions, conv.scores.copy(), conv.spike_totals.copy(), conv.stop_steps.copy(),
+                conv.synaptic_events.copy(), conv.populations[0].v.copy())
+
+    grouped = run()
     assert conv.populations[0].update_groups.min() > 0
     conv.network.deduplicate = False
-    single = conv.predict(x, 120, progress=False), conv.scores.copy(), conv.spike_totals.copy()
+    single = run()
     assert (conv.populations[0].update_groups == 0).all()
     assert grouped[0] == single[0]
-    np.testing.assert_array_equal(grouped[1], single[1])
-    np.testing.assert_array_equal(grouped[2], single[2])
+    for a, b in zip(grouped[1:], single[1:]):
+        np.testing.assert_array_equal(a, b)
+    if read_out == "time_to_first_spike":
+        assert 0 < np.median(grouped[3]) < 120  # items stopped early

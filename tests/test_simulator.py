@@ -216,12 +216,12 @@ def test_monitor_helpers():
     assert abs(mon.mean_rate().mean() - 200.0) < 30
 
 
-def _quantised_ib_network(deduplicate, batch=6, n=300, monitor_v=False):
+def _quantised_ib_network(deduplicate, batch=6, n=300, monitor_v=False, stop_early=False):
     rng = np.random.default_rng(11)
     net = annsnn.Network(batch_size=batch, seed=4)
     net.deduplicate = deduplicate
     source = net.create(n, models.IB, name="input")
-    hidden = net.create(40, models.IaF, name="hidden")
+    hidden = net.create(40, models.IaF_ReadOut if stop_early else models.IaF, name="hidden")
     net.connect(source, hidden, "exc", rng.uniform(-0.02, 0.06, (n, 40)).astype(np.float32))
     levels = rng.integers(0, 12, (batch, n)).astype(np.float32) * np.float32(2.5)  # many repeated values
     levels[0] = rng.uniform(0, 30, n)                                             # item 0: all distinct
@@ -230,15 +230,22 @@ def _quantised_ib_network(deduplicate, batch=6, n=300, monitor_v=False):
     monitors = [net.monitor(source, ["spike"]), net.monitor(hidden, ["spike"])]
     if monitor_v:
         monitors.append(net.monitor(source, ["v"]))
-    net.simulate(170)
+    if stop_early:
+        # items stop at different steps (1 and 7 never); the next call goes on from there
+        hidden.vt = np.where(np.isin(np.arange(batch), [1, 7]), 1e9, 1.0)
+        stops = net.simulate_until(170, hidden, "sc >= 25 : any")
+        assert (stops[[1, 7]] == -1).all() and len(set(stops.tolist())) > 3
+    else:
+        net.simulate(170)
     net.simulate(80)  # groups are formed anew per call; counts and state carry over
     return net, source, hidden, monitors
 
 
-@pytest.mark.parametrize("n", [300, 4500])  # 4,500 neurons: member bitmaps wider than 64 words
-def test_identical_input_neurons_update_as_one_with_identical_results(n):
-    grouped = _quantised_ib_network(True, n=n)
-    single = _quantised_ib_network(False, n=n)
+# 4,500 neurons: member bitmaps wider than 64 words; stop_early: grouped items stopped by another population
+@pytest.mark.parametrize("n, batch, stop_early", [(300, 6, False), (4500, 6, False), (300, 12, True)])
+def test_identical_input_neurons_update_as_one_with_identical_results(n, batch, stop_early):
+    grouped = _quantised_ib_network(True, n=n, batch=batch, stop_early=stop_early)
+    single = _quantised_ib_network(False, n=n, batch=batch, stop_early=stop_early)
     groups = grouped[1].update_groups
     assert groups[0] == 0, "all-distinct item: grouping not worth it"
     assert 0 < groups[1:].max() <= 24   # 12 rate levels x 2 initial v values
