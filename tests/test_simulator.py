@@ -302,3 +302,19 @@ def test_state_and_weight_buffers_start_on_cache_lines():
     assert [name for name, array in fields if array.ctypes.data % 64] == []
     inp.rates = np.arange(37.0)
     np.testing.assert_array_equal(inp.rates[2], np.arange(37.0))  # views still write through
+
+
+def test_random_draws_of_a_neuron_do_not_depend_on_population_size():
+    # populations of 50 and 64: neuron 49 is in the scalar-sized tail of one and a full vector of the other
+    def spikes(size):
+        net = annsnn.Network(batch_size=2, seed=21)
+        pop = net.create(size, models.Poisson, name="input")
+        pop.rates = 300.0
+        mon = net.monitor(pop, ["spike"])
+        net.simulate(200)
+        return mon.spike_raster()[:, :, :50]
+
+    small, large = spikes(50), spikes(64)
+    assert small.sum() > 2000
+    np.testing.assert_array_equal(small, large)
+    assert not (small[:, :, 48] == small[:, :, 0]).all()
