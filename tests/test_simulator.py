@@ -318,3 +318,18 @@ def test_random_draws_of_a_neuron_do_not_depend_on_population_size():
     assert small.sum() > 2000
     np.testing.assert_array_equal(small, large)
     assert not (small[:, :, 48] == small[:, :, 0]).all()
+
+
+def test_spike_lists_of_dense_firing_are_complete_and_ascending():
+    # 17 to 64 spikes per 64 neurons: every path of the spike-list compaction
+    net = annsnn.Network(batch_size=2)
+    pop = net.create(300, models.IaF, name="busy")
+    pattern = np.zeros((2, 300), dtype=np.float32)
+    pattern[0] = 5.0                                  # all fire every step
+    pattern[1, np.arange(300) % 3 != 0] = 5.0         # two in three fire every step
+    pop.bias = pattern
+    mon = net.monitor(pop, ["spike"])
+    net.simulate(7)
+    raster = mon.spike_raster()
+    np.testing.assert_array_equal(raster, np.broadcast_to(pattern > 0, raster.shape))
+    np.testing.assert_array_equal(pop.spike_counts, 7 * (pattern > 0))
