@@ -90,18 +90,21 @@ def run_case(model, encoding, read_out, samples, repeats):
 
 def curves(cache, samples):
     """MLP, IB, spike_count: throughput against batch size, threads and steps."""
-    base = dict(model="mlp", encoding="IB", read_out="spike_count", steps=STEPS)
+    # median of 3 runs each: one run of a few thousand samples lasts well under a second on a VM whose
+    # speed drifts by +-20 %
+    base = dict(model="mlp", encoding="IB", read_out="spike_count", steps=STEPS, repeats=3)
     out = {"batch_size": [], "threads": [], "steps": []}
     for batch in (1, 4, 16, 64, 256, 1024, 4096):
-        n = min(max(batch, 256), 4096) if batch > 1 else 64
+        n = max(batch, 2048) if batch > 1 else 256
         r = child(dict(base, samples=n, batch_size=batch), cache)
         out["batch_size"].append(dict(batch_size=batch, samples=n, samples_per_s=r["samples_per_s"],
-                                      peak_rss_mb=r["peak_rss_mb"]))
+                                      samples_per_s_runs=r["samples_per_s_runs"], peak_rss_mb=r["peak_rss_mb"]))
         print(f"  batch {batch:5d}: {r['samples_per_s']:9.0f} samples/s, peak RSS {r['peak_rss_mb']:.0f} MB",
               flush=True)
     for threads in (1, 2):
         r = child(dict(base, samples=samples, threads=threads), cache)
-        out["threads"].append(dict(threads=threads, samples_per_s=r["samples_per_s"]))
+        out["threads"].append(dict(threads=threads, samples_per_s=r["samples_per_s"],
+                                   samples_per_s_runs=r["samples_per_s_runs"]))
         print(f"  threads {threads}: {r['samples_per_s']:9.0f} samples/s", flush=True)
     for steps in (50, 100, 200, 500, 1000):
         r = child(dict(base, samples=samples, steps=steps), cache)
