@@ -208,3 +208,17 @@ def test_grouped_input_updates_do_not_change_predictions(encoding, read_out):
         np.testing.assert_array_equal(a, b)
     if read_out == "time_to_first_spike":
         assert 0 < np.median(grouped[3]) < 120  # items stopped early
+
+
+def test_unprepared_samples_still_get_named_errors(easy_task):
+    """simulate_samples is public (Dask workers call it): it checks what it writes itself."""
+    conv = ANNtoSNNConverter(input_encoding="IB", seed=1)
+    conv.load_keras_model(easy_task[0], show_info=False)
+    bad = np.full((3, 16), 0.5, dtype=np.float32)
+    bad[1, 4] = np.nan
+    with pytest.raises(InputError, match="NaN written to 'rates'"):
+        conv.simulate_samples(bad, 20)
+    with pytest.raises(InputError, match="cannot write shape"):
+        conv.simulate_samples(np.full((3, 15), 0.5, dtype=np.float32), 20)
+    good = conv.simulate_samples(np.full((3, 16), 0.5), 20)  # float64: converted, same as float32
+    np.testing.assert_array_equal(good.scores, conv.simulate_samples(np.full((3, 16), 0.5, np.float32), 20).scores)

@@ -320,9 +320,12 @@ def test_random_draws_of_a_neuron_do_not_depend_on_population_size():
     assert not (small[:, :, 48] == small[:, :, 0]).all()
 
 
-def test_spike_lists_of_dense_firing_are_complete_and_ascending():
-    # 17 to 64 spikes per 64 neurons: every path of the spike-list compaction
+@pytest.mark.parametrize("deduplicate", [True, False])
+def test_spike_lists_of_dense_firing_are_complete(deduplicate):
+    # 17 to 64 spikes per 64 neurons: every path of the spike-list compaction, grouped and per neuron
+    # (300 neurons: a masked tail of 12)
     net = annsnn.Network(batch_size=2)
+    net.deduplicate = deduplicate
     pop = net.create(300, models.IaF, name="busy")
     pattern = np.zeros((2, 300), dtype=np.float32)
     pattern[0] = 5.0                                  # all fire every step
@@ -333,3 +336,4 @@ def test_spike_lists_of_dense_firing_are_complete_and_ascending():
     raster = mon.spike_raster()
     np.testing.assert_array_equal(raster, np.broadcast_to(pattern > 0, raster.shape))
     np.testing.assert_array_equal(pop.spike_counts, 7 * (pattern > 0))
+    assert (pop.update_groups > 0).all() == deduplicate
