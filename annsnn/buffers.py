@@ -9,14 +9,18 @@ import numpy as np
 ALIGNMENT = 64
 
 
-def aligned_full(shape, value, dtype=np.float32):
-    """A C-contiguous array of ``shape`` filled with ``value``, its first element on a 64-byte boundary."""
+def _aligned_empty(shape, dtype):
     dtype = np.dtype(dtype)
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
     n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(n_bytes + ALIGNMENT, dtype=np.uint8)
     start = -raw.ctypes.data % ALIGNMENT
-    array = raw[start:start + n_bytes].view(dtype).reshape(shape)
+    return raw[start:start + n_bytes].view(dtype).reshape(shape)
+
+
+def aligned_full(shape, value, dtype=np.float32):
+    """A C-contiguous array of ``shape`` filled with ``value``, its first element on a 64-byte boundary."""
+    array = _aligned_empty(shape, dtype)
     array.fill(value)
     return array
 
@@ -28,6 +32,6 @@ def aligned_zeros(shape, dtype=np.float32):
 def aligned_copy(values, dtype=np.float32):
     """``values`` as a new aligned C-contiguous array of ``dtype``."""
     values = np.asarray(values, dtype=dtype)
-    array = aligned_full(values.shape, 0, dtype)
+    array = _aligned_empty(values.shape, dtype)
     np.copyto(array, values)
     return array
