@@ -333,7 +333,7 @@ class ANNtoSNNConverter:
             items = len(chunk)
             net.reset()
             net.sample_ids = np.arange(first_id + start, first_id + start + batch)
-            write_rates(inputs, chunk, np.float32(self.input_scale))
+            inputs.set("rates", chunk * np.float32(self.input_scale), items=items)
             if self.read_out.stop_condition:
                 outcome.stop_steps[start:start + items] = net.simulate_until(
                     duration, outputs, self.read_out.stop_condition, items=items)
@@ -362,18 +362,6 @@ class ANNtoSNNConverter:
         self.synaptic_events, self.spike_totals = outcome.synaptic_events, outcome.spike_totals
         ids = range(outcome.first_id, outcome.first_id + len(outcome))
         return decide(outcome.scores, ids, self.seed, multiple) if len(outcome) else []
-
-
-def write_rates(inputs, chunk, scale):
-    """chunk * scale into the first len(chunk) rows of the input rates: in place for prepared samples,
-    through Population.set (which names shape and NaN errors) otherwise."""
-    rates = inputs.get("rates")[:len(chunk)]
-    if rates.ndim != 2 or chunk.shape != rates.shape or chunk.dtype != np.float32:
-        inputs.set("rates", chunk * scale, items=len(chunk))
-        return
-    np.multiply(chunk, scale, out=rates)
-    if np.isnan(rates).any():
-        raise InputError(f"population '{inputs.name}': NaN written to 'rates'")
 
 
 def check_duration(duration):
