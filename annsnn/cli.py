@@ -6,7 +6,6 @@ Exit codes: 0 success (``info``: the model converts), 1 the model or data cannot
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 from importlib import resources
@@ -38,7 +37,6 @@ def _scale_factor(text):
 
 
 def run_demo(args):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     from annsnn import ANNtoSNNConverter
     from annsnn.conversion.keras_model import load_keras
@@ -126,7 +124,6 @@ def _ann_accuracy(keras_model, x, y):
 
 
 def run_convert(args):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from annsnn import ANNtoSNNConverter
     from annsnn.conversion.keras_model import load_keras
     from annsnn.report import build_report, format_table, layer_table
@@ -161,7 +158,6 @@ def run_convert(args):
 
 
 def run_info(args):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from annsnn.conversion.keras_graph import plan_layers
     from annsnn.conversion.keras_model import load_keras
     from annsnn.errors import ConversionError

@@ -1,6 +1,7 @@
 """The real console script, in a subprocess: convert writes a report and plots; bad input is one line."""
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -12,7 +13,8 @@ MLP = os.path.join(os.path.dirname(__file__), "..", "annsnn", "data", "models", 
 
 
 def annsnn(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    """The console script as a user runs it: no TensorFlow logging variable set beforehand."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run([sys.executable, "-m", "annsnn", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
@@ -22,6 +24,17 @@ def png_size(path):
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     return struct.unpack(">II", head[16:24])
+
+
+TENSORFLOW_NOISE = re.compile(r"absl::InitializeLog|cpu_feature_guard|oneDNN|^[IWE]\d{4} \d\d:")
+
+
+def test_demo_prints_no_tensorflow_start_up_lines():
+    out = annsnn("demo", "--samples", "100", "--quiet")
+    assert out.returncode == 0, out.stderr[-3000:]
+    noise = [line for line in out.stderr.splitlines() if TENSORFLOW_NOISE.search(line)]
+    assert not noise, noise
+    assert "SNN accuracy" in out.stdout
 
 
 def test_convert_writes_report_and_plots(tmp_path):

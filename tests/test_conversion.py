@@ -1,10 +1,8 @@
 """Converter on small Keras networks: normalisation, read-outs, and precise errors."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 from annsnn import ANNtoSNNConverter, ConversionError, InputError  # noqa: E402

@@ -1,10 +1,8 @@
 """Converting convolutional Keras models: structure, normalisation, agreement, unsupported options."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402

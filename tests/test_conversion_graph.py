@@ -1,10 +1,8 @@
 """Functional graphs: residual Add and Concatenate branches, walked in topological order."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 import annsnn  # noqa: E402

@@ -1,11 +1,9 @@
 """Conversion beyond the reference: IF_subtract, analog input, data/robust normalisation, biases,
 BatchNorm folding, evaluate() with accuracy-versus-time and SynOps."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402

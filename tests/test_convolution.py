@@ -1,10 +1,8 @@
 """Convolution and pooling projections against Keras layers (analog input) and spike-level oracles."""
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")
 
 import annsnn  # noqa: E402

@@ -375,7 +375,8 @@ def calibration_activations(keras_model, plans, x):
 
     A softmax layer contributes its logits: the spiking output layer represents those, not probabilities.
     """
-    import keras
+    from .keras_model import import_keras
+    keras = import_keras()
     outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
     values = keras.Model(keras_model.inputs, outputs).predict(x, verbose=0, batch_size=256)
     values = [x] + [np.asarray(v) for v in (values if isinstance(values, list) else [values])]

@@ -1,4 +1,5 @@
 """Keras model → a plan of spiking layers, with precise errors for what cannot be converted."""
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Tuple
@@ -36,16 +37,27 @@ class LayerPlan:
         return int(np.prod(self.shape))
 
 
+def import_keras():
+    """Keras, without TensorFlow's C++ start-up notices (CPU features, oneDNN) on stderr.
+
+    TF_CPP_MIN_LOG_LEVEL=1 drops only INFO lines, so TensorFlow's warnings and errors still print;
+    it must be set before TensorFlow loads, and a value the user set wins.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    try:
+        import keras
+    except ImportError:
+        raise ConversionError("reading Keras models needs TensorFlow/Keras: pip install 'annsnn[keras]'") from None
+    return keras
+
+
 def load_keras(model_or_path):
     """A ``keras.Model`` from a model object or a .keras/.h5 path (errors name the file)."""
     if isinstance(model_or_path, (str, Path)):
         path = Path(model_or_path)
         if not path.is_file():  # before importing TensorFlow, which takes seconds
             raise ConversionError(f"model file not found: {path}")
-    try:
-        import keras
-    except ImportError:
-        raise ConversionError("reading Keras models needs TensorFlow/Keras: pip install 'annsnn[keras]'") from None
+    keras = import_keras()
     if isinstance(model_or_path, keras.Model):
         return model_or_path
     if not isinstance(model_or_path, (str, Path)):
