@@ -2,11 +2,23 @@
 import math
 
 import numpy as np
+import sympy
 
 from .buffers import aligned_full, aligned_zeros
 from .errors import InputError, NetworkError
 from .neuron import Neuron
 from annsnn.codegen.render import ITEM_PAD
+
+
+def _initial_value_functions(spec):
+    """name -> (parameter names, function) for variables whose init= is an expression of parameters."""
+    functions = {}
+    for equation in spec.equations:
+        if isinstance(equation.init, sympy.Expr):
+            names = sorted(s.name for s in equation.init.free_symbols)
+            functions[equation.name] = (names, sympy.lambdify([sympy.Symbol(n, real=True) for n in names],
+                                                              equation.init, "numpy"))
+    return functions
 
 
 def _geometry(geometry):
@@ -44,6 +56,7 @@ class Population:
             buffers[variable] = aligned_zeros((batch, size))
         state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
                      size=size, _buffers=buffers, stop_conditions=[],
+                     _initial_functions=_initial_value_functions(spec),
                      _spikes=aligned_zeros((batch, size), np.int32),
                      _counts=aligned_zeros((batch, size), np.int32),
                      _n_spikes=aligned_zeros((batch, ITEM_PAD), np.int32),
@@ -99,9 +112,23 @@ class Population:
         """Variables back to their initial values; parameters keep what was set."""
         init = self.spec.initial_values()
         for name in self.spec.variables + self.spec.inputs:
-            self._buffers[name].fill(init[name])
+            if name in self._initial_functions:
+                self._buffers[name][...] = self._initial_value(name)
+            else:
+                self._buffers[name].fill(init[name])
         self._n_spikes.fill(0)
         self._counts.fill(0)
+
+    def _initial_value(self, name):
+        """(B, N) start values of a variable whose init= is an expression of parameters."""
+        names, function = self._initial_functions[name]
+        # shared parameters are (B,): a column, so that they broadcast over the neurons
+        args = [self._buffers[n] if self._buffers[n].ndim == 2 else self._buffers[n][:, None] for n in names]
+        value = np.broadcast_to(np.asarray(function(*args), dtype=np.float32), self._buffers[name].shape)
+        if not np.isfinite(value).all():
+            raise InputError(f"population '{self.name}': init of '{name}' ({self.spec.equations[self.spec.variables.index(name)].init}) "
+                             f"is not finite for the parameters set")
+        return value
 
     @property
     def spike_counts(self):

@@ -1,7 +1,8 @@
 """Line grammar of neuron descriptions → :class:`NeuronSpec`.
 
 parameters:  ``tau = 20.0`` or ``vt = 1.0 : population``
-equations:   ``dv/dt = rhs : init=-65, min=-90, max=30, exponential`` or ``p = rhs``
+equations:   ``dv/dt = rhs : init=-65, min=-90, max=30, exponential`` or ``p = rhs``;
+             ``init=`` may also be an expression of parameters (``init=v0``, ``init=0.5 * vt``)
 spike:       a condition, ``v > vt``
 reset:       ``v = c; u += d`` (newlines or ';')
 """
@@ -97,6 +98,9 @@ class _Parser:
 
     def run(self):
         parameters = self.parse_parameters()
+        self.parameter_table = SymbolTable(allow_inputs=False, allow_random=False)
+        for parameter in parameters:
+            self.parameter_table.add(parameter.name)
         declared = self.declare_equations()
         for name in [p.name for p in parameters] + [d[1] for d in declared]:
             self.table.add(name)
@@ -163,7 +167,7 @@ class _Parser:
                 key, _, value = flag.partition("=")
                 key = key.strip()
                 if key == "init" and value:
-                    init = _constant(value, f"init of '{name}'")
+                    init = self._initial_value(value, name)
                 elif key in ("min", "max") and value:
                     bound = parse_expression(value, self.table, boolean=False)
                     lower, upper = (bound, upper) if key == "min" else (lower, bound)
@@ -179,6 +183,16 @@ class _Parser:
         except EquationError as exc:
             raise self.located(exc, "equations", line, statement) from None
         return Equation(name, kind, rhs, init, lower, upper, method, line, statement)
+
+    def _initial_value(self, text, name):
+        """A number, or an expression of the model's parameters evaluated per neuron at each reset
+        (so a parameter can set where a variable starts, e.g. a membrane at half threshold)."""
+        try:
+            expr = parse_expression(text, self.parameter_table, boolean=False)
+        except EquationError as exc:
+            raise EquationError(f"init of '{name}' must be a number or an expression of parameters, got "
+                                f"'{text.strip()}' ({exc.message})", symbol=exc.symbol) from None
+        return _constant(text, f"init of '{name}'") if not expr.free_symbols else expr
 
     def parse_spike(self):
         text = self.sources["spike"]

@@ -19,7 +19,7 @@ class Equation:
     name: str
     kind: str             # "ode" | "assignment"
     rhs: sympy.Expr
-    init: float
+    init: object          # a float, or a sympy.Expr of parameters evaluated per neuron at reset
     lower: Optional[sympy.Expr]
     upper: Optional[sympy.Expr]
     method: str           # integrator name for ODEs, "" for assignments
