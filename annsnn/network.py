@@ -16,6 +16,12 @@ from .projection import DenseProjection, OneToOneProjection
 
 log = logging.getLogger("annsnn")
 
+#: "next_step": every projection delivers a step's events in the following step (one step of delay).
+#: "same_step": populations receive and update in creation order, so a projection from an earlier
+#: population delivers within the step (a feed-forward chain has no delay); from the same or a later
+#: population, in the following step.
+PROPAGATIONS = ("next_step", "same_step")
+
 
 def default_threads():
     try:
@@ -31,14 +37,18 @@ class Network:
     >>> pop = net.create(100, annsnn.models.IaF, name="hidden")
 
     All state lives here; the generated C++ works on raw pointers into the
-    NumPy buffers of the populations, projections and monitors.
+    NumPy buffers of the populations, projections and monitors. ``propagation`` sets when events
+    arrive (see PROPAGATIONS).
     """
 
-    def __init__(self, dt=1.0, batch_size=1, seed=None, num_threads=None, name="network"):
+    def __init__(self, dt=1.0, batch_size=1, seed=None, num_threads=None, name="network", propagation="next_step"):
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise NetworkError(f"dt must be a positive number, got {dt!r}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise NetworkError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if propagation not in PROPAGATIONS:
+            raise NetworkError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
+        self.propagation = propagation
         self.dt = float(dt)
         self.batch_size = int(batch_size)
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
@@ -157,6 +167,7 @@ class Network:
             buffers=[dict(name=name, ctype=ctype) for name, ctype, _ in self._buffer_fields()],
             populations=[dict(name=p.name, neuron=p.neuron.name) for p in self.populations],
             projections=[p.template_context() for p in self.projections],
+            same_step=self.propagation == "same_step",
         )
         return render_network(context)
 

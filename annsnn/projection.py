@@ -34,7 +34,7 @@ class Projection:
 
     def template_context(self, **extra):
         return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
-                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}", post_index=self.post.index,
                     target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
                     **extra)
 
