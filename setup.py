@@ -14,7 +14,7 @@ setup(
     package_dir={"annsnn": "annsnn", "annsnn.codegen": "codegen", "annsnn.templates": "templates"},
     package_data={
         "annsnn.templates": ["*.j2"],
-        "annsnn": ["data/mnist/*.gz", "data/mnist/*.npz", "data/mnist/*.md", "data/models/*.keras", "data/models/*.json"],
+        "annsnn": ["data/mnist/*.gz", "data/mnist/*.npz", "data/mnist/*.md", "data/models/*.keras"],
     },
     install_requires=["numpy>=1.23", "sympy>=1.12", "jinja2>=3.0", "cython>=3.0", "filelock>=3.0", "tqdm>=4.60"],
     extras_require={

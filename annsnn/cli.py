@@ -5,7 +5,6 @@ Exit codes: 0 success (``info``: the model converts), 1 the model or data cannot
 """
 import argparse
 import contextlib
-import json
 import sys
 import time
 from importlib import resources
@@ -20,10 +19,55 @@ def bundled_model_path(name):
     return resources.files("annsnn") / "data" / "models" / f"{name}.keras"
 
 
-def bundled_settings(name):
-    """Conversion settings shipped beside a bundled model (chosen on training data only)."""
-    path = resources.files("annsnn") / "data" / "models" / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+#: Steps per sample when --duration is not given: the recommended pipeline needs few.
+DEFAULT_DURATION = {"annsnn": 32, "reference": 200}
+#: Options a preset sets that the command line can override.
+PRESET_OPTIONS = ("input_encoding", "hidden_neuron", "read_out", "normalization")
+
+
+def _converter_options(args):
+    """The preset plus the options given on the command line (the others keep the preset's value)."""
+    chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
+    return dict(chosen, preset=args.preset)
+
+
+def _describe(conv):
+    o = conv.options
+    return (f"{o['input_encoding']} input, {o['hidden_neuron']}, {o['read_out']} read-out, "
+            f"{o['normalization']} normalisation")
+
+
+def _calibration_samples(source, data, input_shape, count):
+    """Up to ``count`` training samples for calibration, never test samples: 'mnist' is the bundled
+    training split; a .npz gives its x_train (or x_calibration) array. None when count is 0."""
+    import numpy as np
+    from annsnn.datasets import load_mnist
+    from annsnn.errors import DataError
+    if not count:
+        return None
+    source = source or ("mnist" if data == "mnist" else data)
+    if source == "mnist":
+        (x, _), _ = load_mnist(verbose=False)
+        # the bundled subset is sorted by class: an even spread keeps every class in the first N
+        x = x[np.random.default_rng(0).permutation(len(x))]
+    else:
+        try:
+            with np.load(source) as archive:
+                key = next((k for k in ("x_calibration", "x_train") if k in archive.files), None)
+                if key is None:
+                    raise DataError(f"{source} has no x_train or x_calibration array to calibrate on; pass "
+                                    "--calibration-data TRAIN.npz (training samples, never test samples) or "
+                                    "--calibration 0")
+                x = archive[key]
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read calibration data {source}: {exc}") from None
+    x = np.asarray(x[:count])
+    x = x / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    size = int(np.prod(input_shape))
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != size:
+        raise DataError(f"calibration data {source}: samples of shape {x.shape[1:]} do not fit the model input "
+                        f"{input_shape} ({size} values)")
+    return x.reshape((len(x),) + tuple(input_shape)).astype(np.float32)
 
 
 def _scale_factor(text):
@@ -44,20 +88,21 @@ def run_demo(args):
     model_path = bundled_model_path(args.model)
     if not model_path.is_file():
         raise AnnsnnError(f"bundled model '{args.model}' not found at {model_path}")
-    settings = bundled_settings(args.model).get(args.encoding, {})
-    scale = _scale_factor(args.scale_factor) if args.scale_factor else settings.get("scale_factor")
     keras_model = load_keras(str(model_path))
-    x, y = _load_data("mnist", tuple(keras_model.inputs[0].shape[1:]), args.samples)
+    shape = tuple(keras_model.inputs[0].shape[1:])
+    x, y = _load_data("mnist", shape, args.samples)
+    calibration = _calibration_samples("mnist", "mnist", shape, args.calibration)
     n = len(x)
     ann_accuracy = _ann_accuracy(keras_model, x, y)
 
-    conv = ANNtoSNNConverter(input_encoding=args.encoding, read_out=args.read_out, seed=args.seed,
-                             k=args.k)
-    print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), encoding {args.encoding}, "
-          f"read-out {args.read_out}, scale factors {scale if scale is not None else 'default (depth + 1)'}")
-    conv.load_keras_model(keras_model, scale_factor=scale, show_info=True, batch_size=args.batch_size)
+    conv = ANNtoSNNConverter(**_converter_options(args), seed=args.seed, k=args.k)
+    duration = args.duration or DEFAULT_DURATION[args.preset]
+    print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), preset '{args.preset}': "
+          f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
+    conv.load_keras_model(keras_model, scale_factor=_scale_factor(args.scale_factor), show_info=True,
+                          batch_size=args.batch_size, calibration_data=calibration)
     started = time.perf_counter()
-    predictions = np.array(conv.predict(x, duration_per_sample=args.duration, progress=not args.quiet))
+    predictions = np.array(conv.predict(x, duration_per_sample=duration, progress=not args.quiet))
     seconds = time.perf_counter() - started
     snn_accuracy = float((predictions == y).mean())
 
@@ -66,7 +111,7 @@ def run_demo(args):
     print(classification_report(y, predictions, digits=4, zero_division=0))
     build = conv.network.build_info
     print(f"samples            {n}")
-    print(f"steps per sample   {args.duration}")
+    print(f"steps per sample   {duration}")
     print(f"ANN accuracy       {100 * ann_accuracy:.2f} %")
     print(f"SNN accuracy       {100 * snn_accuracy:.2f} %  ({100 * (snn_accuracy - ann_accuracy):+.2f} points)")
     print(f"throughput         {n / seconds:,.0f} samples/s ({seconds:.2f} s, {conv.network.num_threads} threads)")
@@ -130,24 +175,30 @@ def run_convert(args):
 
     model = load_keras(args.model)
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-    conv = ANNtoSNNConverter(input_encoding=args.encoding, hidden_neuron=args.hidden_neuron,
-                             read_out=args.read_out, k=args.k, normalization=args.normalization, seed=args.seed)
+    conv = ANNtoSNNConverter(**_converter_options(args), k=args.k, seed=args.seed)
     x, y = _load_data(args.data, shape or (0,), args.samples)
-    calibration = x[:min(len(x), 1000)] if args.normalization in ("data", "robust") else None
+    calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration)
+    duration = args.duration or DEFAULT_DURATION[args.preset]
+    print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
+          f"{0 if calibration is None else len(calibration):,} training samples")
     conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
                           batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
     ann = _ann_accuracy(model, x, y)
-    settings = dict(model=str(args.model), data=args.data, encoding=args.encoding, hidden_neuron=args.hidden_neuron,
-                    read_out=args.read_out, k=args.k, normalization=args.normalization,
+    settings = dict(model=str(args.model), data=args.data, preset=args.preset,
+                    encoding=conv.options["input_encoding"], hidden_neuron=conv.options["hidden_neuron"],
+                    read_out=conv.options["read_out"], k=args.k, normalization=conv.options["normalization"],
+                    initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
+                    propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),
+                    calibration=getattr(conv, "calibration", {}), duration=duration,
                     scale_factor=_scale_factor(args.scale_factor), seed=args.seed,
                     cluster=args.scheduler or (f"LocalCluster of {args.workers} workers" if args.workers else None))
     with _dask_client(args.scheduler, args.workers) as client:
-        report = build_report(conv, x, y, args.duration, args.out, ann, settings, progress=not args.quiet,
+        report = build_report(conv, x, y, duration, args.out, ann, settings, progress=not args.quiet,
                               plots=not args.no_plots, client=client)
     print(f"ANN accuracy       {100 * ann:.2f} %")
     print(f"SNN accuracy       {100 * report['snn_accuracy']:.2f} %  "
-          f"({100 * (report['snn_accuracy'] - ann):+.2f} points, {args.duration} steps)")
+          f"({100 * (report['snn_accuracy'] - ann):+.2f} points, {duration} steps)")
     print(f"throughput         {report['samples_per_s']:,.0f} samples/s")
     if "latency_steps" in report:
         lat = report["latency_steps"]
@@ -192,6 +243,37 @@ def _positive(text):
     return value
 
 
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more samples, got {value}")
+    return value
+
+
+def _conversion_arguments(parser):
+    """Options shared by convert and demo: a preset, the options that override it, calibration."""
+    parser.add_argument("--preset", choices=("annsnn", "reference"), default="annsnn",
+                        help="'annsnn': the recommended low-latency pipeline (default); 'reference': ANNarchy's "
+                             "converter (CPN, IaF, spike count, model-based normalisation)")
+    parser.add_argument("--encoding", dest="input_encoding", choices=("IB", "CPN", "poisson", "PSO", "constant"),
+                        default=None, help="input encoding (default: the preset's)")
+    parser.add_argument("--hidden-neuron", dest="hidden_neuron", choices=("IaF", "IF_subtract"), default=None)
+    parser.add_argument("--read-out", dest="read_out", default=None,
+                        choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
+    parser.add_argument("--k", type=_positive, default=None, help="k for the time_to_k_spikes read-out")
+    parser.add_argument("--normalization", choices=("model", "data", "robust"), default=None)
+    parser.add_argument("--scale-factor", dest="scale_factor", default=None,
+                        help="model-based normalisation scale: one number or a comma-separated list per layer "
+                             "(default: chosen on the calibration data)")
+    parser.add_argument("--calibration", type=_count, default=1000, metavar="N",
+                        help="calibrate on N training samples (default 1000; 0: none)")
+    parser.add_argument("--duration", type=_positive, default=None,
+                        help="steps per sample (default 32 with the annsnn preset, 200 with reference)")
+
+
 def build_parser():
     parser = _Parser(prog="annsnn", description="Convert Keras networks to spiking networks "
                      "and simulate them with generated C++.")
@@ -199,14 +281,11 @@ def build_parser():
     convert = sub.add_parser("convert", help="convert a .keras model, evaluate it and write a report with plots")
     convert.add_argument("model", help="path to a .keras file")
     convert.add_argument("--data", default="mnist", help="'mnist' (bundled test set) or a .npz with x and y")
-    convert.add_argument("--encoding", choices=("IB", "CPN", "poisson", "PSO", "constant"), default="IB")
-    convert.add_argument("--hidden-neuron", dest="hidden_neuron", choices=("IaF", "IF_subtract"), default="IaF")
-    convert.add_argument("--read-out", dest="read_out", default="spike_count",
-                         choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
-    convert.add_argument("--k", type=_positive, default=None, help="k for the time_to_k_spikes read-out")
-    convert.add_argument("--normalization", choices=("model", "data", "robust"), default="model")
-    convert.add_argument("--scale-factor", dest="scale_factor", default=None)
-    convert.add_argument("--duration", type=_positive, default=200, help="steps per sample (default 200)")
+    _conversion_arguments(convert)
+    convert.add_argument("--calibration-data", dest="calibration_data", default=None, metavar="SOURCE",
+                         help="training samples to calibrate on: 'mnist' (bundled training split) or a .npz with "
+                              "x_train or x_calibration (default: 'mnist' with --data mnist, else the --data "
+                              "file's training array); never test samples")
     convert.add_argument("--batch-size", dest="batch_size", type=_positive, default=None)
     convert.add_argument("--samples", type=_positive, default=None, help="use the first N samples")
     convert.add_argument("--out", default="annsnn-report", help="report directory (default ./annsnn-report)")
@@ -224,15 +303,9 @@ def build_parser():
     info.set_defaults(handler=run_info)
     demo = sub.add_parser("demo", help="convert and evaluate a bundled MNIST model, offline")
     demo.add_argument("--model", choices=BUNDLED_MODELS, default="mlp")
-    demo.add_argument("--encoding", choices=("IB", "CPN", "poisson", "PSO"), default="IB")
-    demo.add_argument("--read-out", dest="read_out", default="spike_count",
-                      choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
-    demo.add_argument("--k", type=int, default=None, help="k for the time_to_k_spikes read-out")
-    demo.add_argument("--duration", type=_positive, default=200, help="steps per sample (default 200)")
+    _conversion_arguments(demo)
     demo.add_argument("--samples", type=_positive, default=None, help="test samples to use (default all 10,000)")
     demo.add_argument("--batch-size", dest="batch_size", type=_positive, default=None)
-    demo.add_argument("--scale-factor", dest="scale_factor", default=None,
-                      help="normalisation scale: one number or a comma-separated list per layer")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=run_demo)

@@ -42,7 +42,11 @@ def test_convert_writes_report_and_plots(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["samples"] == 500 and 0.9 < report["snn_accuracy"] <= 1.0
-    assert len(report["evaluation"]["accuracy_curve"]) == 200
+    # the recommended preset by default: 32 steps, calibrated on 1,000 bundled training images
+    assert len(report["evaluation"]["accuracy_curve"]) == 32
+    settings = report["settings"]
+    assert (settings["preset"], settings["encoding"], settings["calibration_samples"]) == ("annsnn", "constant", 1000)
+    assert set(settings["calibration"]["bias_corrections"]) == {"dense_1", "dense_2"}
     assert [row["layer"] for row in report["layers"]][-1] == "dense_out"
     assert set(report["plots"]) == {"accuracy_curve", "confusion_matrix", "raster", "rates", "activation_vs_rate"}
     for name in report["plots"].values():
@@ -50,6 +54,24 @@ def test_convert_writes_report_and_plots(tmp_path):
         assert width >= 400 and height >= 250
         assert (tmp_path / name).stat().st_size > 10_000
     assert "ANN accuracy" in out.stdout and "threshold" in out.stdout
+
+
+def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_samples(tmp_path):
+    from annsnn.datasets import load_mnist
+    (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
+    np.savez(tmp_path / "split.npz", x=x_test[:200], y=y_test[:200], x_train=x_train[::25])
+    out = annsnn("convert", MLP, "--data", str(tmp_path / "split.npz"), "--out", str(tmp_path / "r"), "--quiet",
+                 "--no-plots", "--preset", "reference", "--encoding", "IB", "--calibration", "150")
+    assert out.returncode == 0, out.stderr[-3000:]
+    settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
+    assert settings["calibration_samples"] == 150 and settings["duration"] == 200
+    assert settings["calibration"]["scale_duration"] == 200
+    np.savez(tmp_path / "test_only.npz", x=x_test[:50], y=y_test[:50])
+    missing = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "m"))
+    assert missing.returncode == 1 and "no x_train or x_calibration" in missing.stderr
+    uncalibrated = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "u"),
+                          "--preset", "reference", "--calibration", "0", "--quiet", "--no-plots", "--duration", "20")
+    assert uncalibrated.returncode == 0, uncalibrated.stderr[-2000:]
 
 
 def test_info_says_what_blocks_conversion(tmp_path):

@@ -7,13 +7,15 @@ import numpy as np
 
 from annsnn import models
 from annsnn.errors import ConversionError, InputError
-from annsnn.network import Network
+from annsnn.network import PROPAGATIONS, Network
 from annsnn.neuron import Neuron
 
 from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
+from .calibration import ann_decisions, calibrate_biases, choose_model_scale
 from .normalization import data_based_factors, model_based_factors
+from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
@@ -45,16 +47,26 @@ class ANNtoSNNConverter:
     Samples are simulated B at a time through the simulator's batch dimension.
     """
 
-    def __init__(self, input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", max_f=100.0, k=None,
-                 normalization="model", percentile=99.9, seed=None, num_threads=None, **unknown):
+    def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
+                 normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
+                 calibrate_bias=DEFAULT, propagation=DEFAULT, preset="reference", **unknown):
+        """Options left out take the preset's value (``preset="reference"``: the reference converter's
+        defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets)."""
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
+        given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
+                     normalization=normalization, percentile=percentile, initial_potential=initial_potential,
+                     calibrate_bias=calibrate_bias, propagation=propagation)
+        chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
+        (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
+         calibrate_bias, propagation) = (chosen[name] for name in PRESET_FIELDS)
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
         self.options = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                             max_f=max_f, k=k, normalization=normalization, percentile=percentile, seed=seed,
-                            num_threads=num_threads)
+                            num_threads=num_threads, initial_potential=initial_potential,
+                            calibrate_bias=calibrate_bias, propagation=propagation, preset=preset)
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -63,6 +75,12 @@ class ANNtoSNNConverter:
         if not 0 < float(percentile) <= 100:
             raise ConversionError(f"percentile must lie in (0, 100], got {percentile}")
         self.normalization, self.percentile = normalization, float(percentile)
+        if not 0.0 <= float(initial_potential) < 1.0:
+            raise ConversionError(f"initial_potential is a fraction of the threshold in [0, 1), got {initial_potential}")
+        self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
+        if propagation not in PROPAGATIONS:
+            raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
+        self.propagation = propagation
         for model, role, needs in ((self.input_model, "input_encoding", "rates"),
                                    (self.hidden_model, "hidden_neuron", "g_exc")):
             if needs not in model.spec.attribute_names():
@@ -76,20 +94,24 @@ class ANNtoSNNConverter:
         self.seed = seed
         self.num_threads = num_threads
         self.plans = self.factors = None
+        self.bias_corrections = {}
         self.network = None
         self.stop_steps = self.scores = None
 
     # -- conversion ------------------------------------------------------------------------------
     def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None,
-                         calibration_data=None, compile=True):
+                         calibration_data=None, compile=True, calibration_duration=None):
         """Read the model, normalise its weights and compile the spiking network; returns the Network.
 
-        ``calibration_data`` (samples like those given to predict) is required by the "data" and
-        "robust" normalisations. ``directory`` is accepted for compatibility and ignored: builds go to
-        the content-hash cache. ``compile=False`` leaves the build to whoever simulates (Dask workers).
+        ``calibration_data`` (training samples like those given to predict, never test samples) is
+        required by the "data" and "robust" normalisations and by ``calibrate_bias``; in the "model"
+        normalisation it chooses the scale factor (unless ``scale_factor`` is given). Calibration
+        simulates ``calibration_duration`` steps per sample (default: 200 for the model scale, 32 for
+        bias calibration). ``directory`` is accepted for compatibility and ignored: builds go to the
+        content-hash cache. ``compile=False`` leaves the build to whoever simulates (Dask workers).
         """
         self.prepare_keras_model(model, scale_factor=scale_factor, calibration_data=calibration_data,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, calibration_duration=calibration_duration)
         self.network = self._build(self.plans, self.batch_size)
         started = time.perf_counter()
         if compile:
@@ -99,20 +121,41 @@ class ANNtoSNNConverter:
             print(self.summary())
         return self.network
 
-    def prepare_keras_model(self, model, scale_factor=None, calibration_data=None, batch_size=None):
-        """Plan and normalise without building a network (what a distributed run needs on the client)."""
+    def prepare_keras_model(self, model, scale_factor=None, calibration_data=None, batch_size=None,
+                            calibration_duration=None):
+        """Plan, normalise and calibrate (what a distributed run needs on the client); calibration
+        builds and simulates the network here."""
         keras_model = load_keras(model)
         plans = plan_layers(keras_model)
-        self._normalise(keras_model, plans, scale_factor, calibration_data)
         self.plans, self.keras_model = plans, keras_model
         self.batch_size = int(batch_size or DEFAULT_BATCH)
+        self.bias_corrections, self.calibration = {}, {}
+        x = activations = None
+        if calibration_data is not None:
+            x = self._prepare(calibration_data, check_range=False)
+            activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
+        self._normalise(plans, scale_factor, activations)
+        if self.normalization == "model" and x is not None and scale_factor is None:
+            duration = check_duration(calibration_duration or 200)
+            scale, scores = choose_model_scale(self, x, ann_decisions(activations), duration)
+            self.calibration.update(model_scale=scale, scale_agreement=scores, scale_duration=duration)
+        if self.calibrate_bias:
+            if x is None:
+                raise ConversionError("calibrate_bias needs calibration_data: pass load_keras_model(..., "
+                                      "calibration_data=X_train[:1000])")
+            duration = check_duration(calibration_duration or 32)
+            self.rebuild()
+            self.bias_corrections = calibrate_biases(self, x, activations, duration)
+            self.calibration.update(bias_duration=duration, bias_corrections={
+                name: float(np.abs(c).mean()) for name, c in self.bias_corrections.items()})
 
     def recipe(self, batch_size=None):
         """Everything a worker needs to rebuild this spiking network, with no Keras: see from_recipe()."""
         if self.plans is None:
             raise ConversionError("no model loaded: call load_keras_model() first")
         return NetworkRecipe(dict(self.options), tuple(self.plans), tuple(self.factors),
-                             tuple(self.bias_factors), dict(self.lambdas), int(batch_size or self.batch_size))
+                             tuple(self.bias_factors), dict(self.lambdas), int(batch_size or self.batch_size),
+                             dict(self.bias_corrections))
 
     @classmethod
     def from_recipe(cls, recipe, num_threads=None):
@@ -124,21 +167,24 @@ class ANNtoSNNConverter:
         conv.plans, conv.keras_model = list(recipe.plans), None
         conv.factors, conv.bias_factors = list(recipe.factors), list(recipe.bias_factors)
         conv.lambdas, conv.batch_size = dict(recipe.lambdas), recipe.batch_size
-        conv.network = conv._build(conv.plans, conv.batch_size)
-        conv.network.compile()
+        conv.bias_corrections = dict(recipe.bias_corrections)
+        conv.rebuild()
         return conv
 
-    def _normalise(self, keras_model, plans, scale_factor, calibration_data):
+    def rebuild(self):
+        """Build and compile the network for the current plans, factors and corrections (a cache hit
+        whenever only weights or parameters changed)."""
+        self.network = self._build(self.plans, self.batch_size)
+        self.network.compile()
+
+    def _normalise(self, plans, scale_factor, activations):
         layers = plans[1:]
         if self.normalization in ("data", "robust"):
-            if calibration_data is None:
+            if activations is None:
                 raise ConversionError(f"normalization '{self.normalization}' needs calibration_data: pass "
                                       "load_keras_model(..., calibration_data=X_train[:1000])")
             if scale_factor is not None:
                 raise ConversionError("scale_factor applies to model-based normalisation only")
-            self.plans = plans
-            x = self._prepare(calibration_data, check_range=False).reshape((-1,) + plans[0].shape)
-            activations = calibration_activations(keras_model, plans, x)
             percentile = self.percentile if self.normalization == "robust" else None
             self.factors, self.bias_factors, self.lambdas = data_based_factors(plans, activations, percentile)
             for index, plan in enumerate(layers):  # a linear layer feeding an Add is scaled to the Add's lambda
@@ -146,15 +192,22 @@ class ANNtoSNNConverter:
                 if fused_into_add(plan, plans):
                     self.factors[index] = self.lambdas[plan.inputs[0]] / self.lambdas[reader.name]
                     self.bias_factors[index] = 1.0 / self.lambdas[reader.name]
-        elif self.normalization == "model":
+        elif self.normalization == "model" and scale_factor is not None:
             self.factors = model_based_factors([p.weights for p in layers], scale_factor)
             self.bias_factors, self.lambdas = list(self.factors), {}
+        elif self.normalization == "model":
+            # No scale given: the Keras weights as they are, which is what ANNarchy 5's converter runs in
+            # practice (it assigns its factors to populations, not to the weights). With calibration
+            # data, choose_model_scale replaces this by the best model-based scale.
+            self.factors = self.bias_factors = [1.0] * len(layers)
+            self.lambdas = {}
         else:
             self.factors = self.bias_factors = [1.0] * len(layers)
             self.lambdas = {}
 
     def _build(self, plans, batch_size):
-        net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted")
+        net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted",
+                      propagation=self.propagation)
         self.populations, self.projections, self.thresholds = [], [], {}
         factor = dict(zip((p.name for p in plans[1:]), zip(self.factors, self.bias_factors)))
         by_name = {p.name: p for p in plans}
@@ -169,16 +222,24 @@ class ANNtoSNNConverter:
             if plan.kind != "input":
                 if not last and "vt" in pop.attributes() and self.normalization == "model":
                     pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
+                if "v0" in pop.attributes() and "vt" in pop.attributes():
+                    # QCFS's shift of 1/2 is a membrane that starts at half threshold
+                    start = 0.5 if plan.activation == "qcfs" else self.initial_potential
+                    pop.v0 = start * pop.vt
                 if plan.kind in ("add", "concat"):
                     self._connect_merge(net, pops, pop, plan, by_name, factor)
                 else:
                     self.projections.append(self._connect(net, pops[plan.inputs[0]], pop, plan,
                                                           factor[plan.name][0]))
                     self._set_bias(pop, plan, factor[plan.name][1])
+                if plan.name in self.bias_corrections:
+                    correction = self.bias_corrections[plan.name]
+                    pop.bias = pop.bias + np.tile(correction, pop.size // correction.size)
             self.thresholds[plan.name] = float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None
             self.populations.append(pop)
         if self.read_out.stop_condition:
             self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
+        net.reset()  # start values that depend on parameters set above (v0)
         return net
 
     def _connect_merge(self, net, pops, pop, plan, by_name, factor):
@@ -319,7 +380,7 @@ class ANNtoSNNConverter:
     def simulate_samples(self, x, duration, first_id=0, progress=False, on_chunk=None):
         """Simulate prepared samples ``x`` (numbered from ``first_id``) batch by batch; returns an Outcome."""
         net, batch = self.network, self.network.batch_size
-        inputs, outputs = self.populations[0], self.populations[-1]
+        outputs = self.populations[-1]
         n = len(x)
         fan_outs = [proj.fan_out() for proj in self.projections]
         # a projection whose events all reach the same number of post neurons counts spikes times that
@@ -329,11 +390,7 @@ class ANNtoSNNConverter:
                           np.zeros((n, len(self.projections))), np.zeros(len(self.populations)))
         bar = progress_bar(n, progress)
         for start in range(0, n, batch):
-            chunk = x[start:start + batch]
-            items = len(chunk)
-            net.reset()
-            net.sample_ids = np.arange(first_id + start, first_id + start + batch)
-            inputs.set("rates", chunk * np.float32(self.input_scale), items=items)
+            items = self.load_batch(x[start:start + batch], first_id + start)
             if self.read_out.stop_condition:
                 outcome.stop_steps[start:start + items] = net.simulate_until(
                     duration, outputs, self.read_out.stop_condition, items=items)
@@ -355,6 +412,25 @@ class ANNtoSNNConverter:
         if bar is not None:
             bar.close()
         return outcome
+
+    def load_batch(self, chunk, first_id):
+        """Reset the network and write one batch of prepared samples (numbered from ``first_id``) to the
+        input population; returns the number of items."""
+        net = self.network
+        net.reset()
+        net.sample_ids = np.arange(first_id, first_id + net.batch_size)
+        self.populations[0].set("rates", chunk * np.float32(self.input_scale), items=len(chunk))
+        return len(chunk)
+
+    def layer_rates(self, x, duration, population):
+        """(n, N) spikes per step of ``population`` for prepared samples ``x``, over the full duration
+        (no early stop): what calibration compares with the ANN's activations."""
+        rates = []
+        for start in range(0, len(x), self.network.batch_size):
+            items = self.load_batch(x[start:start + self.network.batch_size], start)
+            self.network.simulate(duration, items=items)
+            rates.append(population.spike_counts[:items] / float(duration))
+        return np.concatenate(rates) if rates else np.zeros((0, population.size))
 
     def conclude(self, outcome, multiple=False):
         """Keep an Outcome's figures on the converter and decide a class per sample."""
@@ -378,8 +454,12 @@ def calibration_activations(keras_model, plans, x):
     from .keras_model import import_keras
     keras = import_keras()
     outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
-    values = keras.Model(keras_model.inputs, outputs).predict(x, verbose=0, batch_size=256)
-    values = [x] + [np.asarray(v) for v in (values if isinstance(values, list) else [values])]
+    probe = keras.Model(keras_model.inputs, outputs)
+    # called eagerly batch by batch: predict() would trace a new function for every probe model
+    batches = [probe([x[start:start + 256]], training=False) for start in range(0, len(x), 256)]
+    batches = [batch if isinstance(batch, (list, tuple)) else [batch] for batch in batches]
+    values = [x] + [np.concatenate([np.asarray(batch[k]) for batch in batches])
+                    for k in range(len(outputs))]
     for index, plan in enumerate(plans):
         if plan.activation == "softmax":
             logits = values[index - 1].reshape(len(x), -1) @ plan.weights

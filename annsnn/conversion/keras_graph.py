@@ -14,7 +14,8 @@ from .keras_model import (PASS_THROUGH, LayerPlan, _activation_plan, _conv_plan,
                           _fold_batch_norm, _input_shape, _merge_plan, _pool_plan)
 
 SUPPORTED = ("InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Add, "
-             "Concatenate, Flatten, Dropout, BatchNormalization, Activation/ReLU (relu; softmax on the last layer)")
+             "Concatenate, Flatten, Dropout, BatchNormalization, Activation/ReLU (relu; softmax on the last layer), "
+             "annsnn.qcfs.QCFS")
 
 
 def _histories(node):
@@ -69,7 +70,7 @@ def plan_layers(model):
             source[layer.name] = (key, shape)
         elif cls == "Flatten":
             source[layer.name] = (key, (int(np.prod(shape)),))
-        elif cls in ("Activation", "ReLU", "BatchNormalization"):
+        elif cls in ("Activation", "ReLU", "QCFS", "BatchNormalization"):
             if consumers[inbound[layer.name][0]] > 1:
                 _fail(layer, "follows a layer whose output is also used elsewhere", "apply it on a single path")
             merge = _fold_batch_norm if cls == "BatchNormalization" else None
@@ -104,7 +105,7 @@ def _check(plans, output_key):
         if plan.kind in ("pool", "concat") or plan.name in fused or (
                 plan.kind == "add" and not fused & set(plan.inputs)):
             continue
-        if plan.activation != "relu":
+        if plan.activation not in ("relu", "qcfs"):
             raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}): hidden activation must be relu, "
                                   f"got '{plan.activation}'; spiking rates approximate ReLU only")
 

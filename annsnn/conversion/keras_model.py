@@ -31,6 +31,7 @@ class LayerPlan:
     bias: Optional[np.ndarray] = None # per output channel (folded BatchNorm included)
     output_layer: str = ""            # Keras layer whose output is this plan's activation
     folded: Tuple[str, ...] = ()      # BatchNormalization layers folded into this one
+    ceiling: Optional[float] = None   # trained QCFS ceiling: the activation one spike per step stands for
 
     @property
     def size(self):
@@ -58,6 +59,7 @@ def load_keras(model_or_path):
         if not path.is_file():  # before importing TensorFlow, which takes seconds
             raise ConversionError(f"model file not found: {path}")
     keras = import_keras()
+    import annsnn.qcfs  # noqa: F401  (registers the QCFS layer for deserialisation)
     if isinstance(model_or_path, keras.Model):
         return model_or_path
     if not isinstance(model_or_path, (str, Path)):
@@ -194,6 +196,15 @@ def _dense_plan(layer, depth, shape, last):
 
 def _activation_plan(layer, previous, last):
     cls = type(layer).__name__
+    if cls == "QCFS":
+        if last:
+            _fail(layer, "QCFS cannot be the output activation", "end the model with a Dense layer (softmax/linear)")
+        if previous.kind in ("input", "pool") or previous.activation != "linear":
+            _fail(layer, "QCFS does not follow a linear layer", "put QCFS right after Dense, Conv2D or Add layers")
+        ceiling = float(np.asarray(layer.get_weights()[0]))
+        if not ceiling > 0:
+            _fail(layer, f"its trained ceiling is {ceiling:g}", "a QCFS ceiling must stay positive")
+        return replace(previous, activation="qcfs", ceiling=ceiling, output_layer=layer.name)
     name = "relu" if cls == "ReLU" else _activation_name(layer)
     if cls == "ReLU":
         cfg = layer.get_config()

@@ -8,7 +8,8 @@ data / robust (Diehl et al. 2015; Rueckauer et al. 2017): lambda_l is the
 maximum (data) or the p-th percentile (robust) of the ANN's non-zero
 activations of layer l over calibration data; weights are scaled by
 lambda_{l-1} / lambda_l and biases by 1 / lambda_l, so that activations map
-to at most about one spike per step.
+to at most about one spike per step. A layer trained with the QCFS activation uses its trained
+ceiling as lambda instead (Bu et al., ICLR 2022).
 """
 import numpy as np
 
@@ -82,7 +83,8 @@ def data_based_factors(plans, activations, percentile=None):
             weight_factors.append(1.0)
             bias_factors.append(1.0)
         else:
-            lambdas[plan.name] = scale(activation)
+            # a QCFS layer was trained to saturate at its ceiling: that is its scale, no percentile needed
+            lambdas[plan.name] = plan.ceiling if plan.ceiling is not None else scale(activation)
             weight_factors.append(1.0 if plan.weights is None else source / lambdas[plan.name])
             bias_factors.append(1.0 / lambdas[plan.name])
         previous = lambdas[plan.name]

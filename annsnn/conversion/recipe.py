@@ -16,6 +16,7 @@ class NetworkRecipe:
     bias_factors: Tuple[float, ...]
     lambdas: Dict[str, float]
     batch_size: int
+    bias_corrections: Dict[str, object]  # per-channel bias currents added by calibration (numpy arrays)
 
     def digest(self):
         """Content hash: equal recipes share a name on the cluster, different ones never do."""

@@ -1,0 +1,121 @@
+"""Calibration on the user's data: what must differ between models is chosen at conversion time.
+
+Two procedures, both driven by samples the user supplies (never by test data) and both run on the
+generated simulator itself:
+
+* ``choose_model_scale``: the reference's model-based normalisation multiplies each layer by
+  ``scale / largest positive input sum``. Which scale suits a network depends on the model and the
+  input encoding (earlier versions shipped one hand-tuned per bundled model). Here every candidate
+  scale is simulated on the calibration samples and the one whose SNN agrees best with the ANN's
+  own decisions wins; labels are not needed.
+* ``calibrate_biases``: layer-wise bias calibration (Li et al., ICML 2021, "SNN calibration",
+  the light pipeline). Layer by layer, in order, the mean per-channel gap between the ANN's
+  normalised activation (clipped to the one spike per step a neuron can fire) and the SNN's rate
+  is added to the layer's bias current, so the error of one layer is not passed on to the next.
+"""
+import logging
+
+import numpy as np
+
+from annsnn.errors import ConversionError
+
+log = logging.getLogger("annsnn.calibration")
+
+#: Common scales tried by choose_model_scale: 1 to 64 by factors of 2, then sqrt(2) either side of the best.
+COARSE_SCALES = tuple(float(2 ** k) for k in range(7))
+#: Samples simulated per candidate: the choice needs the plateau, not the last tenth of a point.
+SCALE_SEARCH_SAMPLES = 300
+
+
+def ann_decisions(activations):
+    """The ANN's class per calibration sample (the last plan's activation, logits for softmax)."""
+    return np.asarray(activations[-1]).reshape(len(activations[-1]), -1).argmax(axis=1)
+
+
+def agreement(conv, x, duration, reference):
+    """Fraction of samples on which the current spiking network decides as ``reference`` does."""
+    outcome = conv.simulate_samples(x, duration)
+    return float((np.asarray(conv.conclude(outcome)) == reference).mean())
+
+
+def _scale_factors(conv, scale):
+    """Per-layer weight factors for a common model-based scale; None: the Keras weights as they are."""
+    from .normalization import model_based_factors
+    weights = [p.weights for p in conv.plans[1:]]
+    return [1.0] * len(weights) if scale is None else model_based_factors(weights, [scale] * len(weights))
+
+
+def choose_model_scale(conv, x, reference, duration):
+    """The model-based scale (one for every layer), or the raw Keras weights (None), whose SNN agrees
+    best with the ANN's decisions ``reference`` on calibration samples ``x``.
+
+    Scales 1, 2, ... 64 are tried, then sqrt(2) either side of the best; the raw weights (what the
+    reference converter runs in practice) compete too. Among equally good scales the middle one wins:
+    the middle of a plateau is the choice least sensitive to the difference between calibration and
+    test data. Returns (scale or None, {label: agreement}); ``conv`` is left built with the choice.
+    """
+    # spread over the whole set: calibration data may come sorted by class
+    pick = np.unique(np.linspace(0, len(x) - 1, min(len(x), SCALE_SEARCH_SAMPLES)).astype(np.int64))
+    x, reference = x[pick], reference[pick]
+    scores = {}
+
+    def score(scale):
+        if scale not in scores:
+            conv.factors = _scale_factors(conv, scale)
+            conv.bias_factors = list(conv.factors)
+            conv.rebuild()
+            scores[scale] = agreement(conv, x, duration, reference)
+        return scores[scale]
+
+    for scale in (None,) + COARSE_SCALES:
+        score(scale)
+    best_coarse = max(COARSE_SCALES, key=lambda s: scores[s])
+    for scale in (best_coarse / 2 ** 0.5, best_coarse * 2 ** 0.5):
+        score(scale)
+    scales = sorted(s for s in scores if s is not None)
+    best = max(scores[s] for s in scales)
+    plateau = [s for s in scales if scores[s] >= best - 0.5 / len(x)]
+    chosen = plateau[(len(plateau) - 1) // 2]
+    if scores[None] > scores[chosen]:
+        chosen = None
+    conv.factors = _scale_factors(conv, chosen)
+    conv.bias_factors = list(conv.factors)
+    conv.rebuild()
+    labels = {("raw weights" if s is None else f"{s:.3g}"): a for s, a in scores.items()}
+    log.info("model-based normalisation: %s chosen on %d calibration samples at %d steps; agreement with the "
+             "ANN: %s", "raw weights" if chosen is None else f"scale {chosen:.3g}", len(x), duration,
+             ", ".join(f"{k} {100 * a:.1f} %" for k, a in labels.items()))
+    return chosen, labels
+
+
+def _per_channel_mean(values, channels):
+    return np.asarray(values, dtype=np.float64).reshape(len(values), -1, channels).mean(axis=(0, 1))
+
+
+def calibrate_biases(conv, x, activations, duration):
+    """Li et al.'s bias calibration over every spiking layer that can carry a bias, in order.
+
+    ``activations`` are the ANN's, one array per plan (calibration_activations). Needs the "data" or
+    "robust" normalisation, whose lambdas say which activation one spike per step stands for.
+    Returns {layer name: per-channel correction added to its bias current (per step)}.
+    """
+    if not conv.lambdas:
+        raise ConversionError("bias calibration needs normalization='data' or 'robust' (their per-layer "
+                              "scales say what rate each activation should give)")
+    plans = {plan.name: (plan, activation) for plan, activation in zip(conv.plans, activations)}
+    corrections = {}
+    for population in conv.populations[1:]:
+        plan, activation = plans[population.name]
+        if (not population.spec.spiking or plan.kind not in ("dense", "conv", "add")
+                or "bias" not in population.attributes()):
+            continue
+        channels = plan.shape[-1]
+        vt = population.vt[0] if "vt" in population.attributes() else 1.0
+        rate = conv.layer_rates(x, duration, population) * vt
+        target = np.clip(np.asarray(activation, dtype=np.float64) / conv.lambdas[plan.name], 0.0, vt)
+        gap = _per_channel_mean(target.reshape(len(x), -1), channels) - _per_channel_mean(rate, channels)
+        corrections[plan.name] = gap.astype(np.float32)
+        population.bias = population.bias + np.tile(corrections[plan.name], population.size // channels)
+        log.info("bias calibration of '%s': mean |correction| %.4f per step (largest %.4f)", plan.name,
+                 float(np.abs(gap).mean()), float(np.abs(gap).max()))
+    return corrections

@@ -1,0 +1,45 @@
+"""Named converter settings: ``ANNtoSNNConverter(preset="annsnn")``.
+
+* ``"reference"``: ANNarchy's converter as it behaves (CPN input, IaF reset to zero, model-based
+  normalisation, spike-count read-out); calibration data, when given, chooses its scale factor.
+* ``"annsnn"``: the recommended low-latency pipeline, chosen on the fidelity zoo
+  (benchmarks/fidelity.py, README "Fidelity"): analog input, reset by subtraction (Rueckauer et al.
+  2017), robust normalisation on the 99.9th percentile of calibration activations, membranes starting
+  at half threshold (Bu et al., AAAI 2022), layer-wise bias calibration (Li et al., ICML 2021) and
+  the output layer's integrated potential as the read-out (no quantisation of the last layer), and
+  events delivered within the step they occur (a deep network answers from its first step instead of
+  one step later per layer).
+
+Options passed explicitly next to a preset override it (ANNtoSNNConverter's signature marks the
+preset-controlled options with DEFAULT).
+"""
+from annsnn.errors import ConversionError
+
+
+
+class _Default:
+    """Marks a converter option left out, so that the preset's value applies."""
+
+    def __repr__(self):
+        return "<preset's value>"
+
+
+DEFAULT = _Default()
+
+#: The converter options a preset sets: the reference converter's defaults.
+REFERENCE = dict(input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", normalization="model",
+                 percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step")
+PRESET_FIELDS = tuple(REFERENCE)
+
+PRESETS = {
+    "reference": dict(REFERENCE),
+    "annsnn": dict(REFERENCE, input_encoding="constant", hidden_neuron="IF_subtract",
+                   read_out="membrane_potential", normalization="robust", percentile=99.9, initial_potential=0.5,
+                   calibrate_bias=True, propagation="same_step"),
+}
+
+
+def preset_options(name):
+    if name not in PRESETS:
+        raise ConversionError(f"unknown preset {name!r}; choose one of {', '.join(repr(p) for p in PRESETS)}")
+    return dict(PRESETS[name])

@@ -1,0 +1,290 @@
+"""Calibration and low-latency methods, each against a hand computation on a tiny network:
+init expressions (half-threshold start), same-step propagation, the model-scale search, bias
+calibration, presets and the QCFS activation."""
+import numpy as np
+import pytest
+
+import annsnn
+from annsnn import EquationError, models
+
+keras = pytest.importorskip("keras")
+
+from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
+from annsnn.conversion.calibration import choose_model_scale  # noqa: E402
+from annsnn.conversion.normalization import model_based_factors  # noqa: E402
+from annsnn.qcfs import QCFS  # noqa: E402
+from synthetic import train  # noqa: E402
+
+L = keras.layers
+
+
+def blobs(n, rng, classes=4, size=16):
+    y = rng.integers(0, classes, n)
+    x = rng.uniform(0, 0.2, (n, size)).astype(np.float32)
+    for i, c in enumerate(y):
+        x[i, c * 4:c * 4 + 4] += rng.uniform(0.5, 0.8, 4)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def biased_mlp():
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    inputs = keras.Input(shape=(16,))
+    h = L.Dense(24, activation="relu", name="h1")(inputs)
+    h = L.Dense(12, activation="relu", name="h2")(h)
+    model = keras.Model(inputs, L.Dense(4, activation="softmax", name="out")(h))
+    x, _, x_test, y_test = train(model, blobs, rng, 800, 200, epochs=20, learning_rate=0.02)
+    return model, x, x_test, y_test
+
+
+# -- init= expressions: where a variable starts is a parameter (half threshold) ------------------------
+def test_init_expression_of_parameters_sets_start_per_neuron():
+    neuron = annsnn.Neuron(parameters="vt = 1.0 : population\nv0 = 0.0 : population\nscale = 1.0",
+                           equations="dv/dt = g_exc : init = v0 * vt + scale", name="StartsAtV0")
+    net = annsnn.Network(batch_size=2)
+    pop = net.create(3, neuron)
+    pop.vt, pop.v0, pop.scale = 2.0, 0.25, np.array([0.0, 1.0, 2.0])
+    net.reset()
+    np.testing.assert_array_equal(pop.v, [[0.5, 1.5, 2.5]] * 2)
+
+
+@pytest.mark.parametrize("init, symbol", [("u", "u"), ("g_exc", "g_exc"), ("Uniform(0, 1)", None)])
+def test_init_expression_refuses_variables_inputs_and_randomness(init, symbol):
+    with pytest.raises(EquationError) as info:
+        annsnn.Neuron(parameters="vt = 1.0", equations=f"du/dt = 0\ndv/dt = g_exc : init={init}", name="Bad")
+    assert info.value.line == 2 and "init of 'v'" in str(info.value)
+    if symbol:
+        assert info.value.symbol == symbol
+
+
+def test_half_threshold_start_by_hand():
+    """IF_subtract, threshold 1, input 0.25 per step (exact in binary): from v0 = 0.5 it fires at steps
+    3 and 7, from 0 at steps 5 and 9 (v after step t is v0 + t / 4 minus one per spike; v > 1 fires)."""
+    def spike_steps(v0):
+        net = annsnn.Network(batch_size=1)
+        pop = net.create(1, models.IF_subtract)
+        pop.bias, pop.v0 = 0.25, v0
+        net.reset()
+        monitor = net.monitor(pop, ["spike"])
+        net.simulate(10)
+        return (np.flatnonzero(monitor.spike_raster()[:, 0, 0]) + 1).tolist()
+
+    def by_hand(v0):
+        v, steps = v0, []
+        for t in range(1, 11):
+            v += 0.25
+            if v > 1.0:
+                v -= 1.0
+                steps.append(t)
+        return steps
+
+    assert spike_steps(0.5) == by_hand(0.5) == [3, 7]
+    assert spike_steps(0.0) == by_hand(0.0) == [5, 9]
+
+
+def test_converter_initial_potential_starts_hidden_membranes_at_half_threshold(biased_mlp):
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust",
+                             initial_potential=0.5)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:200])
+    for pop in conv.populations[1:]:
+        np.testing.assert_array_equal(pop.v, 0.5 * pop.vt[0])
+    with pytest.raises(ConversionError, match="initial_potential"):
+        ANNtoSNNConverter(initial_potential=1.5)
+
+
+# -- same-step propagation ------------------------------------------------------------------------------
+@pytest.mark.parametrize("propagation, first_spikes", [("next_step", [1, 2, 3]), ("same_step", [1, 1, 1])])
+def test_same_step_propagation_by_hand(propagation, first_spikes):
+    """A chain input -> a -> b with weights 2: each spike drives the next neuron over threshold at once.
+    With one step of delay per projection the chain answers at steps 1, 2, 3; without, all at step 1."""
+    net = annsnn.Network(batch_size=1, propagation=propagation)
+    source = net.create(1, models.IF_subtract, name="source")
+    a = net.create(1, models.IF_subtract, name="a")
+    b = net.create(1, models.IF_subtract, name="b")
+    source.bias = 1.5
+    net.connect(source, a, "exc", np.full((1, 1), 2.0, np.float32))
+    net.connect(a, b, "exc", np.full((1, 1), 2.0, np.float32))
+    monitors = [net.monitor(p, ["spike"]) for p in (source, a, b)]
+    net.simulate(4)
+    firsts = [int(np.flatnonzero(m.spike_raster()[:, 0, 0])[0]) + 1 for m in monitors]
+    assert firsts == first_spikes
+
+
+def test_same_step_keeps_a_step_of_delay_for_recurrent_projections():
+    """b -> a goes backwards in creation order, so it is delivered a step later, as before."""
+    net = annsnn.Network(batch_size=1, propagation="same_step")
+    a = net.create(1, models.IF_subtract, name="a")
+    b = net.create(1, models.IF_subtract, name="b")
+    b.bias = 1.5
+    net.connect(b, a, "exc", np.full((1, 1), 2.0, np.float32))
+    monitor = net.monitor(a, ["spike"])
+    net.simulate(3)
+    assert int(np.flatnonzero(monitor.spike_raster()[:, 0, 0])[0]) + 1 == 2
+    with pytest.raises(annsnn.NetworkError, match="propagation"):
+        annsnn.Network(propagation="instant")
+
+
+# -- model-based scale chosen on calibration data -----------------------------------------------------
+def test_model_mode_without_calibration_runs_the_keras_weights(biased_mlp):
+    model, _, _, _ = biased_mlp
+    conv = ANNtoSNNConverter()
+    conv.load_keras_model(model, show_info=False)
+    np.testing.assert_array_equal(conv.projections[0].w, model.layers[1].get_weights()[0])
+
+
+def test_model_scale_search_keeps_the_best_candidate(biased_mlp):
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="IB", seed=3)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:120], calibration_duration=60)
+    scores, chosen = conv.calibration["scale_agreement"], conv.calibration["model_scale"]
+    label = "raw weights" if chosen is None else f"{chosen:.3g}"
+    assert scores[label] == max(scores.values())
+    expected = [1.0] * 3 if chosen is None else model_based_factors([p.weights for p in conv.plans[1:]], chosen)
+    assert conv.factors == pytest.approx(expected)
+    np.testing.assert_allclose(conv.projections[0].w, conv.plans[1].weights * conv.factors[0], rtol=1e-6)
+    # the search is reproducible: a second converter chooses the same
+    again = ANNtoSNNConverter(input_encoding="IB", seed=3)
+    again.load_keras_model(model, show_info=False, calibration_data=x[:120], calibration_duration=60)
+    assert again.calibration["model_scale"] == chosen
+
+
+def test_model_scale_search_prefers_the_middle_of_a_plateau(biased_mlp, monkeypatch):
+    """Agreement 0.9 for every scale from 2 to 16: the middle of that plateau wins; the raw weights win
+    only when strictly better than every scale."""
+    from annsnn.conversion import calibration
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="IB")
+    conv.load_keras_model(model, show_info=False)
+    table = {0.5: 0.3, 1.0: 0.2, 2.0: 0.9, 4.0: 0.9, 8.0: 0.9, 16.0: 0.9, 32.0: 0.4, 64.0: 0.1}
+    # the factors carry the candidate (0.5 marks the raw weights), the agreement is looked up
+    monkeypatch.setattr(calibration, "_scale_factors", lambda conv, scale: [0.5 if scale is None else scale] * 3)
+    monkeypatch.setattr(calibration, "agreement", lambda conv, x, duration, ref: table.get(
+        conv.factors[0], 0.9 if 2 <= conv.factors[0] <= 16 else 0.0))
+    chosen, scores = choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)
+    # the coarse best is 2 (the first of the plateau), refined at 1.41 and 2.83
+    assert set(scores) == {"raw weights", "1", "2", "4", "8", "16", "32", "64", "1.41", "2.83"}
+    assert chosen == 4.0  # the middle of 2, 2.83, 4, 8, 16
+    table[0.5] = 0.95
+    assert choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)[0] is None
+
+
+# -- bias calibration (Li et al. 2021) -----------------------------------------------------------------
+def _channel_gaps(conv, x, activations, duration):
+    gaps = {}
+    for pop in conv.populations[1:]:
+        plan = next(p for p in conv.plans if p.name == pop.name)
+        if not pop.spec.spiking:
+            continue
+        act = activations[[p.name for p in conv.plans].index(plan.name)]
+        target = np.clip(act / conv.lambdas[plan.name], 0, 1).mean(axis=0)
+        gaps[plan.name] = np.abs(target - conv.layer_rates(x, duration, pop).mean(axis=0)).mean()
+    return gaps
+
+
+def test_bias_calibration_moves_each_layer_rate_toward_the_ann(biased_mlp):
+    from annsnn.conversion.converter import calibration_activations
+    model, x, _, _ = biased_mlp
+    cal = x[:300]
+    options = dict(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust", seed=2)
+    plain = ANNtoSNNConverter(**options)
+    plain.load_keras_model(model, show_info=False, calibration_data=cal)
+    calibrated = ANNtoSNNConverter(calibrate_bias=True, **options)
+    calibrated.load_keras_model(model, show_info=False, calibration_data=cal, calibration_duration=8)
+    activations = calibration_activations(model, plain.plans, cal)
+    before, after = _channel_gaps(plain, cal, activations, 8), _channel_gaps(calibrated, cal, activations, 8)
+    assert set(before) == set(calibrated.bias_corrections) == {"h1", "h2", "out"}
+    for name in before:
+        assert after[name] < before[name], (name, before[name], after[name])
+    # the correction is what the converter adds to the bias current of each neuron
+    hidden = calibrated.populations[1]
+    np.testing.assert_allclose(hidden.bias[0], plain.populations[1].bias[0] + calibrated.bias_corrections["h1"],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_bias_calibration_needs_data_and_a_data_normalisation(biased_mlp):
+    model, x, _, _ = biased_mlp
+    with pytest.raises(ConversionError, match="calibration_data"):
+        ANNtoSNNConverter(preset="annsnn").load_keras_model(model, show_info=False)
+    with pytest.raises(ConversionError, match="normalization='data' or 'robust'"):
+        ANNtoSNNConverter(calibrate_bias=True).load_keras_model(model, show_info=False, calibration_data=x[:50],
+                                                                 calibration_duration=10)
+
+
+# -- presets ---------------------------------------------------------------------------------------------
+def test_presets_and_explicit_overrides():
+    conv = ANNtoSNNConverter(preset="annsnn")
+    assert (conv.options["input_encoding"], conv.options["hidden_neuron"], conv.options["read_out"],
+            conv.options["normalization"], conv.initial_potential, conv.calibrate_bias, conv.propagation) == (
+        "constant", "IF_subtract", "membrane_potential", "robust", 0.5, True, "same_step")
+    override = ANNtoSNNConverter(preset="annsnn", calibrate_bias=False, initial_potential=0.0)
+    assert (override.calibrate_bias, override.initial_potential) == (False, 0.0)
+    reference = ANNtoSNNConverter()
+    assert (reference.options["input_encoding"], reference.options["normalization"], reference.calibrate_bias,
+            reference.propagation) == ("CPN", "model", False, "next_step")
+    with pytest.raises(ConversionError, match="unknown preset"):
+        ANNtoSNNConverter(preset="fast")
+
+
+def test_recommended_preset_follows_the_ann_at_short_durations(biased_mlp):
+    model, x, x_test, y_test = biased_mlp
+    ann = model.predict(x_test, verbose=0).argmax(1)
+    conv = ANNtoSNNConverter(preset="annsnn", seed=1)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:300])
+    assert (np.asarray(conv.predict(x_test, 16, progress=False)) == ann).mean() >= 0.97
+
+
+# -- QCFS ------------------------------------------------------------------------------------------------
+def test_qcfs_forward_and_gradient_by_hand():
+    import tensorflow as tf
+    layer = QCFS(levels=4, initial_ceiling=2.0)
+    x = tf.constant([[-1.0, 0.2, 0.3, 0.8, 1.9, 3.0]])
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_sum(y)
+    # 2 * clip(floor(x * 4 / 2 + 0.5) / 4, 0, 1)
+    np.testing.assert_allclose(y.numpy(), [[0.0, 0.0, 0.5, 1.0, 2.0, 2.0]], atol=1e-6)
+    (grad,) = tape.gradient(loss, [layer.ceiling])
+    # straight-through floor: d/dc [c * clip(x / c)] + the quantisation residual q - x / c in range;
+    # -0.1 + 0.1 + 0.1 + 0.05 for 0.2, 0.3, 0.8, 1.9 and 1 for the clipped 3.0 (as Bu et al.'s code)
+    assert float(grad) == pytest.approx(1.15, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def qcfs_mlp(tmp_path_factory):
+    keras.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    inputs = keras.Input(shape=(16,))
+    h = QCFS(levels=4, name="q1")(L.Dense(24, name="d1")(inputs))
+    h = QCFS(levels=4, name="q2")(L.Dense(12, name="d2")(h))
+    model = keras.Model(inputs, L.Dense(4, activation="softmax")(h))
+    x, _, x_test, y_test = train(model, blobs, rng, 800, 200, epochs=20, learning_rate=0.02)
+    path = tmp_path_factory.mktemp("qcfs") / "qcfs.keras"
+    model.save(path)
+    return path, model, x, x_test
+
+
+def test_converter_uses_the_trained_qcfs_ceiling_and_half_threshold_start(qcfs_mlp):
+    path, model, x, x_test = qcfs_mlp
+    conv = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust")
+    conv.load_keras_model(str(path), show_info=False, calibration_data=x[:200])  # a saved file loads too
+    ceilings = {layer.name: float(layer.ceiling.numpy()) for layer in model.layers if isinstance(layer, QCFS)}
+    by_name = {p.name: p for p in conv.plans}
+    assert [by_name["d1"].ceiling, by_name["d2"].ceiling] == pytest.approx([ceilings["q1"], ceilings["q2"]])
+    assert [conv.lambdas["d1"], conv.lambdas["d2"]] == pytest.approx([ceilings["q1"], ceilings["q2"]])
+    for pop in conv.populations[1:3]:
+        np.testing.assert_array_equal(pop.v, 0.5 * pop.vt[0])
+    ann = model.predict(x_test, verbose=0).argmax(1)
+    snn = ANNtoSNNConverter(preset="annsnn", seed=1)
+    snn.load_keras_model(str(path), show_info=False, calibration_data=x[:200])
+    assert (np.asarray(snn.predict(x_test, 8, progress=False)) == ann).mean() >= 0.97
+
+
+def test_qcfs_refused_where_it_cannot_convert():
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, QCFS(name="last_q")(L.Dense(3)(inputs)))
+    with pytest.raises(ConversionError, match="last_q"):
+        ANNtoSNNConverter().load_keras_model(model, show_info=False)
+    with pytest.raises(ValueError, match="levels"):
+        QCFS(levels=0)
