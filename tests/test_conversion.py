@@ -57,7 +57,7 @@ def test_normalisation_factors_match_hand_computation():
 def test_normalised_weights_are_the_compiled_ones(easy_task):
     model, _, _ = easy_task
     conv = ANNtoSNNConverter(input_encoding="IB")
-    net = conv.load_keras_model(model, show_info=False)
+    net = conv.load_keras_model(model, show_info=False, scale_factor=[2.0, 3.0])  # the reference's depth + 1
     kernels = [l.get_weights()[0] for l in model.layers if isinstance(l, layers.Dense)]
     factors = model_based_factors(kernels)
     assert net.compiled

@@ -33,7 +33,7 @@ def trained_cnn():
 def test_structure_and_normalised_kernels(trained_cnn):
     model, _, _ = trained_cnn
     conv = ANNtoSNNConverter(input_encoding="IB")
-    net = conv.load_keras_model(model, show_info=False)
+    net = conv.load_keras_model(model, show_info=False, scale_factor=[2.0, 3.0, 4.0, 5.0, 6.0])
     kinds = [type(p).__name__ for p in net.projections]
     assert kinds == ["ConvolutionProjection", "PoolingProjection", "ConvolutionProjection", "PoolingProjection",
                      "DenseProjection"]

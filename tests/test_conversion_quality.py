@@ -83,16 +83,20 @@ def test_biases_enter_as_constant_current_scaled_with_the_weights(biased_bn_mlp)
 
 def test_data_and_robust_factors_match_hand_computation():
     from types import SimpleNamespace as P
-    plans = [P(name="in", kind="input", inputs=(), weights=None),
-             P(name="d1", kind="dense", inputs=("in",), weights=np.ones((2, 2))),
-             P(name="p", kind="pool", inputs=("d1",), weights=None),
-             P(name="d2", kind="dense", inputs=("p",), weights=np.ones((2, 2)))]
+    plans = [P(name="in", kind="input", inputs=(), weights=None, ceiling=None),
+             P(name="d1", kind="dense", inputs=("in",), weights=np.ones((2, 2)), ceiling=None),
+             P(name="p", kind="pool", inputs=("d1",), weights=None, ceiling=None),
+             P(name="d2", kind="dense", inputs=("p",), weights=np.ones((2, 2)), ceiling=None)]
     acts = [np.array([0.0, 0.5, 1.0]), np.array([0.0, 2.0, 4.0, 8.0]), np.array([1.0]), np.array([1.0, 3.0, 6.0])]
     weights, biases, lambdas = data_based_factors(plans, acts)
     assert weights == pytest.approx([1.0 / 8.0, 1.0, 8.0 / 6.0]) and biases == pytest.approx([1 / 8.0, 1.0, 1 / 6.0])
     assert lambdas == {"in": 1.0, "d1": 8.0, "p": 8.0, "d2": 6.0}
     weights, _, _ = data_based_factors(plans, acts, percentile=50)
     assert weights == pytest.approx([0.75 / 4.0, 1.0, 4.0 / 3.0])  # medians of the non-zero values
+    # a QCFS-trained layer's ceiling replaces its percentile
+    plans[1] = P(**dict(vars(plans[1]), ceiling=5.0))
+    weights, _, lambdas = data_based_factors(plans, acts, percentile=50)
+    assert lambdas["d1"] == 5.0 and weights == pytest.approx([0.75 / 5.0, 1.0, 5.0 / 3.0])
 
 
 def test_subtract_reset_analog_input_and_robust_normalisation_agree(biased_bn_mlp):
