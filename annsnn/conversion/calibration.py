@@ -62,7 +62,7 @@ def choose_model_scale(conv, x, reference, duration):
     def score(scale):
         if scale not in scores:
             conv.factors = _scale_factors(conv, scale)
-            conv.bias_factors = list(conv.factors)
+            conv.bias_factors = [factor * conv.bias_gain for factor in conv.factors]
             conv.rebuild()
             scores[scale] = agreement(conv, x, duration, reference)
         return scores[scale]
@@ -79,13 +79,34 @@ def choose_model_scale(conv, x, reference, duration):
     if scores[None] > scores[chosen]:
         chosen = None
     conv.factors = _scale_factors(conv, chosen)
-    conv.bias_factors = list(conv.factors)
+    conv.bias_factors = [factor * conv.bias_gain for factor in conv.factors]
     conv.rebuild()
     labels = {("raw weights" if s is None else f"{s:.3g}"): a for s, a in scores.items()}
     log.info("model-based normalisation: %s chosen on %d calibration samples at %d steps; agreement with the "
              "ANN: %s", "raw weights" if chosen is None else f"scale {chosen:.3g}", len(x), duration,
              ", ".join(f"{k} {100 * a:.1f} %" for k, a in labels.items()))
     return chosen, labels
+
+
+def encoding_gain(input_model, input_scale, seed, steps=1000, levels=21):
+    """Spikes per step that a spiking input encoding emits per unit of input value (1 for analog input).
+
+    Weights carry spikes, biases a current every step: for a network to compute what the ANN computes,
+    a bias must be scaled by the rate its layer's inputs arrive at. The encoding is simulated on input
+    values 0, 0.05, ..., 1 and the slope of rate against value (through the origin) is its gain; any
+    encoding written as a Neuron is measured the same way.
+    """
+    if not input_model.spec.spiking:
+        return 1.0
+    from annsnn.network import Network
+    values = np.linspace(0.0, 1.0, levels, dtype=np.float32)
+    net = Network(batch_size=1, seed=seed, name="encoding_gain")
+    population = net.create(levels, input_model, name="input")
+    net.compile()
+    population.set("rates", values * np.float32(input_scale))
+    net.simulate(steps)
+    rates = population.spike_counts[0] / float(steps)
+    return float((rates * values).sum() / (values * values).sum())
 
 
 def _per_channel_mean(values, channels):

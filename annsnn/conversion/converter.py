@@ -13,7 +13,7 @@ from annsnn.neuron import Neuron
 from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
-from .calibration import ann_decisions, calibrate_biases, choose_model_scale
+from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
 from .normalization import data_based_factors, model_based_factors
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
@@ -134,6 +134,10 @@ class ANNtoSNNConverter:
         if calibration_data is not None:
             x = self._prepare(calibration_data, check_range=False)
             activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
+        # biases act every step, weights per input spike: biases are scaled by the encoding's spike rate
+        self.bias_gain = (encoding_gain(self.input_model, self.input_scale, self.seed)
+                          if any(plan.bias is not None for plan in plans) else 1.0)
+        self.calibration["encoding_gain"] = self.bias_gain
         self._normalise(plans, scale_factor, activations)
         if self.normalization == "model" and x is not None and scale_factor is None:
             duration = check_duration(calibration_duration or 200)
@@ -186,23 +190,24 @@ class ANNtoSNNConverter:
             if scale_factor is not None:
                 raise ConversionError("scale_factor applies to model-based normalisation only")
             percentile = self.percentile if self.normalization == "robust" else None
-            self.factors, self.bias_factors, self.lambdas = data_based_factors(plans, activations, percentile)
+            self.factors, bias_factors, self.lambdas = data_based_factors(plans, activations, percentile)
+            self.bias_factors = [factor * self.bias_gain for factor in bias_factors]
             for index, plan in enumerate(layers):  # a linear layer feeding an Add is scaled to the Add's lambda
                 reader = next((p for p in layers if plan.name in p.inputs), None)
                 if fused_into_add(plan, plans):
                     self.factors[index] = self.lambdas[plan.inputs[0]] / self.lambdas[reader.name]
-                    self.bias_factors[index] = 1.0 / self.lambdas[reader.name]
+                    self.bias_factors[index] = self.bias_gain / self.lambdas[reader.name]
         elif self.normalization == "model" and scale_factor is not None:
             self.factors = model_based_factors([p.weights for p in layers], scale_factor)
-            self.bias_factors, self.lambdas = list(self.factors), {}
+            self.bias_factors, self.lambdas = [factor * self.bias_gain for factor in self.factors], {}
         elif self.normalization == "model":
             # No scale given: the Keras weights as they are, which is what ANNarchy 5's converter runs in
             # practice (it assigns its factors to populations, not to the weights). With calibration
             # data, choose_model_scale replaces this by the best model-based scale.
-            self.factors = self.bias_factors = [1.0] * len(layers)
+            self.factors, self.bias_factors = [1.0] * len(layers), [self.bias_gain] * len(layers)
             self.lambdas = {}
         else:
-            self.factors = self.bias_factors = [1.0] * len(layers)
+            self.factors, self.bias_factors = [1.0] * len(layers), [self.bias_gain] * len(layers)
             self.lambdas = {}
 
     def _build(self, plans, batch_size):
