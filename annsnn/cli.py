@@ -190,7 +190,7 @@ def run_convert(args):
                     read_out=conv.options["read_out"], k=args.k, normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
                     propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),
-                    calibration=getattr(conv, "calibration", {}), duration=duration,
+                    calibration=conv.calibration, duration=duration,
                     scale_factor=_scale_factor(args.scale_factor), seed=args.seed,
                     cluster=args.scheduler or (f"LocalCluster of {args.workers} workers" if args.workers else None))
     with _dask_client(args.scheduler, args.workers) as client:

@@ -79,7 +79,7 @@ def run_model(dataset, arch, settings, test_samples, steps, calibration, data):
             agreement_with_ann=float((np.asarray(result.predictions) == ann_pred).mean()),
             convert_seconds=round(convert_s, 2), simulate_seconds=round(simulate_s, 2),
             samples_per_s=round(len(x) / simulate_s, 1), synops_per_sample=result.total_synops,
-            calibration={k: v for k, v in getattr(conv, "calibration", {}).items() if k != "scale_agreement"})
+            calibration={k: v for k, v in conv.calibration.items() if k != "scale_agreement"})
         print(f"  {dataset:13s} {arch:14s} {name:14s} " + " ".join(
             f"{100 * curve[t - 1]:6.2f}" for t in STEPS if t <= steps)
             + f"   ANN {100 * row['ann_accuracy']:.2f}  ({convert_s:.0f} s + {simulate_s:.0f} s)", flush=True)

@@ -14,14 +14,15 @@ samples = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 x, y = (x_test[:samples] / 255.0).reshape(-1, 28, 28, 1), y_test[:samples]
 
 conv = ANNtoSNNConverter(input_encoding="IB", read_out="spike_count")
-conv.load_keras_model(str(bundled_model_path("cnn")), show_info=True)
+conv.load_keras_model(str(bundled_model_path("cnn")), show_info=True, scale_factor=[2, 3, 4, 5, 6, 7, 8])
 predictions = np.array(conv.predict(x, duration_per_sample=200))
 print(f"SNN accuracy on {samples} test images: {100 * np.mean(predictions == y):.2f} %")
 
-# The same model with reset by subtraction, analog input and robust normalisation, at 50 steps
+# The recommended pipeline (analog input, reset by subtraction, robust normalisation, half-threshold
+# start, bias calibration, same-step events, membrane read-out), calibrated on training images, 32 steps
 (x_train, _), _ = load_mnist(verbose=False)
-better = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust")
+better = ANNtoSNNConverter(preset="annsnn")
 better.load_keras_model(str(bundled_model_path("cnn")), show_info=False,
                         calibration_data=(x_train[::5] / 255.0).reshape(-1, 28, 28, 1))
-predictions = np.array(better.predict(x, duration_per_sample=50, progress=False))
-print(f"IF_subtract + analog input + robust normalisation, 50 steps: {100 * np.mean(predictions == y):.2f} %")
+predictions = np.array(better.predict(x, duration_per_sample=32, progress=False))
+print(f"preset 'annsnn', 32 steps: {100 * np.mean(predictions == y):.2f} %")

@@ -10,11 +10,14 @@ from annsnn.cli import bundled_model_path  # noqa: E402
 from annsnn.datasets import load_mnist  # noqa: E402
 
 samples = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-(_, _), (x_test, y_test) = load_mnist()
+(x_train, _), (x_test, y_test) = load_mnist()
 x, y = x_test[:samples].reshape(-1, 784) / 255.0, y_test[:samples]
 
+# The reference's settings; its scale factor is chosen by simulating 1,000 training images (never test ones)
 conv = ANNtoSNNConverter(input_encoding="IB", hidden_neuron="IaF", read_out="spike_count")
-net = conv.load_keras_model(str(bundled_model_path("mlp")), scale_factor=8.0, show_info=True)
+calibration = x_train[np.random.default_rng(0).permutation(len(x_train))[:1000]].reshape(-1, 784) / 255.0
+net = conv.load_keras_model(str(bundled_model_path("mlp")), calibration_data=calibration, show_info=True)
+print(f"scale chosen on calibration data: {conv.calibration['model_scale']}")
 predictions = conv.predict(x, duration_per_sample=200)
 print(f"SNN accuracy on {samples} test images: {100 * np.mean(np.array(predictions) == y):.2f} %")
 

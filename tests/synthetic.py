@@ -11,6 +11,15 @@ def bars(n, rng):
     return x, y
 
 
+def blobs(n, rng, classes=4, size=16):
+    """16 values with a bright block of 4 at the class's position: 4 classes."""
+    y = rng.integers(0, classes, n)
+    x = rng.uniform(0, 0.2, (n, size)).astype(np.float32)
+    for i, c in enumerate(y):
+        x[i, c * 4:c * 4 + 4] += rng.uniform(0.5, 0.8, 4)
+    return x, y
+
+
 def train(model, make_data, rng, n_train, n_test, epochs, learning_rate):
     """Fit ``model`` on make_data(n_train, rng); it must classify make_data(n_test, rng) above 95 %.
     Returns x, y, x_test, y_test."""

@@ -13,17 +13,9 @@ from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
 from annsnn.conversion.calibration import choose_model_scale  # noqa: E402
 from annsnn.conversion.normalization import model_based_factors  # noqa: E402
 from annsnn.qcfs import QCFS  # noqa: E402
-from synthetic import train  # noqa: E402
+from synthetic import blobs, train  # noqa: E402
 
 L = keras.layers
-
-
-def blobs(n, rng, classes=4, size=16):
-    y = rng.integers(0, classes, n)
-    x = rng.uniform(0, 0.2, (n, size)).astype(np.float32)
-    for i, c in enumerate(y):
-        x[i, c * 4:c * 4 + 4] += rng.uniform(0.5, 0.8, 4)
-    return x, y
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +280,24 @@ def test_qcfs_refused_where_it_cannot_convert():
         ANNtoSNNConverter().load_keras_model(model, show_info=False)
     with pytest.raises(ValueError, match="levels"):
         QCFS(levels=0)
+
+
+# -- biases follow the input encoding's rate --------------------------------------------------------------
+def test_encoding_gain_by_hand():
+    from annsnn.conversion.calibration import encoding_gain
+    assert encoding_gain(models.Constant, 1.0, seed=1) == 1.0  # analog input: the value itself each step
+    # Poisson at max_f = 100 Hz, dt = 1 ms: 0.1 spikes per step per unit of input (1000 steps x 21 levels)
+    assert encoding_gain(models.Poisson, 100.0, seed=1) == pytest.approx(0.1, abs=0.005)
+    regular = annsnn.Neuron(parameters="rates = 0.0", equations="dv/dt = rates / 1000.0 : init=0.0",
+                            spike="v >= 1.0", reset="v -= 1.0", name="Regular")
+    # a regular encoding fires floor(steps * rate / 1000) times: 200 Hz gives 0.2 per unit
+    assert encoding_gain(regular, 200.0, seed=1) == pytest.approx(0.2, abs=0.002)
+
+
+def test_biases_are_scaled_by_the_encoding_gain(biased_mlp):
+    model, _, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="CPN", seed=1)
+    conv.load_keras_model(model, show_info=False)
+    gain = conv.calibration["encoding_gain"]
+    assert gain == pytest.approx(0.1, abs=0.005)
+    np.testing.assert_allclose(conv.populations[1].bias[0], model.get_layer("h1").get_weights()[1] * gain, rtol=1e-5)

@@ -9,17 +9,9 @@ keras = pytest.importorskip("keras")
 from annsnn import ANNtoSNNConverter, ConversionError  # noqa: E402
 from annsnn.conversion.keras_graph import plan_layers  # noqa: E402
 from annsnn.conversion.normalization import data_based_factors  # noqa: E402
-from synthetic import train  # noqa: E402
+from synthetic import blobs, train  # noqa: E402
 
 L = keras.layers
-
-
-def blobs(n, rng, classes=4, size=16):
-    y = rng.integers(0, classes, n)
-    x = rng.uniform(0, 0.2, (n, size)).astype(np.float32)
-    for i, c in enumerate(y):
-        x[i, c * 4:c * 4 + 4] += rng.uniform(0.5, 0.8, 4)
-    return x, y
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-ARGS = {"mlp_flow.py": ["500"], "cnn_flow.py": ["100"]}
+ARGS = {"mlp_flow.py": ["500"], "cnn_flow.py": ["100"], "qcfs_training.py": ["1", "300"]}
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))

@@ -51,4 +51,6 @@ def test_fidelity_benchmark_runs_on_a_few_images(tmp_path):
         assert set(setting["accuracy"]) == {"8", "16"}
         assert all(0.0 <= a <= 1.0 for a in setting["accuracy"].values())
     assert row["settings"]["annsnn"]["calibration"]["bias_corrections"]
-    assert row["settings"]["reference"]["calibration"] == {}
+    assert "model_scale" in row["settings"]["reference+cal"]["calibration"]
+    assert "model_scale" not in row["settings"]["reference"]["calibration"]
+    assert row["settings"]["reference"]["calibration"]["encoding_gain"] == pytest.approx(0.1, abs=0.01)  # CPN

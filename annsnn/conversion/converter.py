@@ -94,7 +94,7 @@ class ANNtoSNNConverter:
         self.seed = seed
         self.num_threads = num_threads
         self.plans = self.factors = None
-        self.bias_corrections = {}
+        self.bias_corrections, self.calibration = {}, {}  # what calibration chose (see prepare_keras_model)
         self.network = None
         self.stop_steps = self.scores = None
 
