@@ -113,17 +113,26 @@ class ConvolutionProjection(_Spatial):
                                         SH=self.stride[0], SW=self.stride[1], PT=self.pad[0], PL=self.pad[1])
 
 
+#: How max pooling treats spikes: "winner" passes, in each window, only the spikes of the input with
+#: the highest running spike count (Rueckauer et al. 2017); "count" delivers every increase of the
+#: window's largest running count, so the post neuron's summed input is exactly that maximum at every
+#: step (one event per window and step at most).
+MAX_RULES = ("winner", "count")
+
+
 class PoolingProjection(_Spatial):
-    """Max or mean over windows, per channel. Max pooling of spikes passes, in each window, only the
-    spikes of the input with the highest running spike count (Rueckauer et al. 2017)."""
+    """Max or mean over windows, per channel; ``max_rule`` (MAX_RULES) for max pooling of spikes."""
     kind = "pool"
 
-    def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, name):
+    def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, max_rule, name):
         super().__init__(network, index, pre, post, target, name)
         h, w, c = _image_geometry(pre, "pre", name)
         if operation not in ("max", "mean"):
             raise NetworkError(f"projection '{name}': operation must be 'max' or 'mean', got {operation!r}")
-        self.operation = operation
+        if max_rule not in MAX_RULES:
+            raise NetworkError(f"projection '{name}': max_rule must be one of {', '.join(map(repr, MAX_RULES))}, "
+                               f"got {max_rule!r}")
+        self.operation, self.max_rule = operation, max_rule
         self.pool_size = _pair(pool_size, "pool_size")
         self.stride = _pair(stride if stride is not None else self.pool_size, "stride")
         self.padding = padding
@@ -132,9 +141,11 @@ class PoolingProjection(_Spatial):
         self.pad, self.out = (pt, pl), (oh, ow)
         self._check_post((oh, ow, c))
         self._count = aligned_zeros((network.batch_size, pre.size), np.int32)
+        self._delivered = aligned_zeros((network.batch_size, oh * ow * c), np.int32)  # "count": max so far
 
     def buffer_fields(self):
-        return [(f"proj{self.index}_count", "int32_t", self._count)]
+        return [(f"proj{self.index}_count", "int32_t", self._count),
+                (f"proj{self.index}_delivered", "int32_t", self._delivered)]
 
     def _window(self):
         return self.pool_size
@@ -144,9 +155,10 @@ class PoolingProjection(_Spatial):
 
     def reset(self):
         self._count.fill(0)
+        self._delivered.fill(0)
 
     def template_context(self):
         h, w, c = self.pre.geometry
         return super().template_context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], PH=self.pool_size[0],
                                         PW=self.pool_size[1], SH=self.stride[0], SW=self.stride[1], PT=self.pad[0],
-                                        PL=self.pad[1], operation=self.operation)
+                                        PL=self.pad[1], operation=self.operation, max_rule=self.max_rule)

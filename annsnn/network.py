@@ -103,11 +103,12 @@ class Network:
         return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding)
 
     def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
-                        padding="valid", name=None):
+                        padding="valid", name=None, max_rule="winner"):
         """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
-        (OH, OW, C), or (C,) for a global pooling window."""
+        (OH, OW, C), or (C,) for a global pooling window. ``max_rule`` says how max pooling treats spikes
+        (see PoolingProjection)."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
-                                    padding)
+                                    padding, max_rule)
 
     def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None):
         """Neuron j of ``pre`` drives the matching neuron of ``post`` (channels shifted by ``channel_offset``

@@ -148,3 +148,24 @@ def test_fan_out_counts_every_covering_window():
                 y0, x0 = oy * stride - pad, ox * stride - pad
                 expected[max(y0, 0):y0 + window, max(x0, 0):x0 + window] += per
         np.testing.assert_array_equal(proj.fan_out().reshape(5, 5, 2)[..., 0], expected)
+
+
+@pytest.mark.parametrize("rule, expected", [("count", [1, 1, 2, 2, 3, 3, 4]), ("winner", [1, 1, 2, 3, 4, 4, 5])])
+def test_max_pooling_rules_by_hand(rule, expected):
+    """One 2x2 window: A fires at t = 0, 3, 6, B at t = 0, 2, 4, 6, the other two never. Running counts
+    A 1,1,1,2,2,2,3 and B 1,1,2,2,3,3,4, so the window maximum is 1,1,2,2,3,3,4: the "count" rule delivers
+    exactly its rises. "winner" passes the current leader's spikes (ties to the first in row-major order):
+    A's spike at t = 3 ties B and passes, and at t = 6 B leads; it overshoots to 5."""
+    clock = annsnn.Neuron(parameters="period = 1000.0\nphase = -1.0", equations="x = modulo(t, period)",
+                          spike="x == phase", name="Clock")
+    net = annsnn.Network(batch_size=1, propagation="same_step")
+    pre = net.create((2, 2, 1), clock, name="pre")
+    pre.period = np.array([3.0, 2.0, 1000.0, 1000.0])
+    pre.phase = np.array([0.0, 0.0, -1.0, -1.0])
+    post = net.create((1, 1, 1), annsnn.models.IaF_Acc, name="post")
+    net.connect_pooling(pre, post, "max", 2, max_rule=rule)
+    monitor = net.monitor(post, ["v"])
+    net.simulate(7)
+    assert monitor.get("v")[:, 0, 0].tolist() == expected
+    with pytest.raises(annsnn.NetworkError, match="max_rule"):
+        net.connect_pooling(pre, post, "max", 2, max_rule="loudest")

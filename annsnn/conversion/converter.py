@@ -7,6 +7,7 @@ import numpy as np
 
 from annsnn import models
 from annsnn.errors import ConversionError, InputError
+from annsnn.convolution import MAX_RULES
 from annsnn.network import PROPAGATIONS, Network
 from annsnn.neuron import Neuron
 
@@ -49,24 +50,25 @@ class ANNtoSNNConverter:
 
     def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
-                 calibrate_bias=DEFAULT, propagation=DEFAULT, preset="reference", **unknown):
+                 calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, preset="reference", **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets)."""
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                      normalization=normalization, percentile=percentile, initial_potential=initial_potential,
-                     calibrate_bias=calibrate_bias, propagation=propagation)
+                     calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
-         calibrate_bias, propagation) = (chosen[name] for name in PRESET_FIELDS)
+         calibrate_bias, propagation, max_pool) = (chosen[name] for name in PRESET_FIELDS)
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
         self.options = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                             max_f=max_f, k=k, normalization=normalization, percentile=percentile, seed=seed,
                             num_threads=num_threads, initial_potential=initial_potential,
-                            calibrate_bias=calibrate_bias, propagation=propagation, preset=preset)
+                            calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
+                            preset=preset)
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -81,6 +83,9 @@ class ANNtoSNNConverter:
         if propagation not in PROPAGATIONS:
             raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
         self.propagation = propagation
+        if max_pool not in MAX_RULES:
+            raise ConversionError(f"max_pool must be one of {', '.join(map(repr, MAX_RULES))}, got {max_pool!r}")
+        self.max_pool = max_pool
         for model, role, needs in ((self.input_model, "input_encoding", "rates"),
                                    (self.hidden_model, "hidden_neuron", "g_exc")):
             if needs not in model.spec.attribute_names():
@@ -278,8 +283,7 @@ class ANNtoSNNConverter:
         per_neuron = np.tile(plan.bias * factor, pop.size // plan.bias.size)  # channels innermost
         pop.bias = per_neuron
 
-    @staticmethod
-    def _connect(net, pre, post, plan, factor):
+    def _connect(self, net, pre, post, plan, factor):
         name = f"{plan.name}_proj"
         if plan.kind == "dense":
             return net.connect(pre, post, "exc", plan.weights * factor, name=name)
@@ -287,7 +291,7 @@ class ANNtoSNNConverter:
             return net.connect_convolution(pre, post, plan.weights * factor, stride=plan.stride,
                                            padding=plan.padding, name=name)
         return net.connect_pooling(pre, post, plan.operation, plan.pool_size, stride=plan.stride,
-                                   padding=plan.padding, name=name)
+                                   padding=plan.padding, name=name, max_rule=self.max_pool)
 
     def get_annarchy_network(self):
         """Compatibility alias: the annsnn Network."""

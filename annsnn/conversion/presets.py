@@ -8,7 +8,8 @@
   at half threshold (Bu et al., AAAI 2022), layer-wise bias calibration (Li et al., ICML 2021) and
   the output layer's integrated potential as the read-out (no quantisation of the last layer), and
   events delivered within the step they occur (a deep network answers from its first step instead of
-  one step later per layer).
+  one step later per layer), and max pooling that passes the window's largest running spike count
+  exactly instead of the current leader's spikes.
 
 Options passed explicitly next to a preset override it (ANNtoSNNConverter's signature marks the
 preset-controlled options with DEFAULT).
@@ -28,14 +29,15 @@ DEFAULT = _Default()
 
 #: The converter options a preset sets: the reference converter's defaults.
 REFERENCE = dict(input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", normalization="model",
-                 percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step")
+                 percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step",
+                 max_pool="winner")
 PRESET_FIELDS = tuple(REFERENCE)
 
 PRESETS = {
     "reference": dict(REFERENCE),
     "annsnn": dict(REFERENCE, input_encoding="constant", hidden_neuron="IF_subtract",
                    read_out="membrane_potential", normalization="robust", percentile=99.9, initial_potential=0.5,
-                   calibrate_bias=True, propagation="same_step"),
+                   calibrate_bias=True, propagation="same_step", max_pool="count"),
 }
 
 
