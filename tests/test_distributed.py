@@ -76,6 +76,19 @@ def test_distributed_evaluate_equals_local(client, mnist):
     assert local.accuracy > 0.8
 
 
+def test_recommended_preset_with_calibration_runs_the_same_on_the_cluster(client, mnist):
+    """Bias corrections, half-threshold starts and same-step propagation travel in the recipe."""
+    x, y = mnist
+    (x_train, _), _ = load_mnist(verbose=False)
+    conv = ANNtoSNNConverter(preset="annsnn", seed=5)
+    conv.load_keras_model(MLP, show_info=False, batch_size=64, calibration_data=x_train[::20] / 255.0)
+    assert conv.bias_corrections
+    local = conv.evaluate(x, y, 16, progress=False)
+    remote = conv.evaluate(x, y, 16, progress=False, client=client)
+    assert remote.predictions == local.predictions and remote.accuracy_curve == local.accuracy_curve
+    assert local.accuracy > 0.9
+
+
 def test_seedless_converter_is_consistent_across_workers(client, mnist):
     """seed=None is drawn once per converter, so workers and the local run agree."""
     x, _ = mnist
