@@ -46,7 +46,9 @@ SETTINGS = {
                    initial_potential=0.5), True, "+ membranes start at half threshold"),
     "+same_step": (dict(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust",
                         initial_potential=0.5, propagation="same_step"), True, "+ events arrive in the same step"),
-    "+mp_readout": (dict(preset="annsnn", calibrate_bias=False), True, "+ membrane-potential read-out"),
+    "+mp_readout": (dict(preset="annsnn", calibrate_bias=False, max_pool="winner"), True,
+                    "+ membrane-potential read-out"),
+    "+count_max": (dict(preset="annsnn", calibrate_bias=False), True, "+ max pooling by the running maximum count"),
     "annsnn": (dict(preset="annsnn"), True, "+ bias calibration (the recommended preset)"),
 }
 DEFAULT_SETTINGS = ("reference", "reference+cal", "annsnn")

@@ -1,13 +1,15 @@
-"""Train the model zoo for the fidelity benchmark: 8 small Keras architectures x 2 data sets.
+"""Train the model zoo for the fidelity benchmark: 8 small Keras architectures x 2 data sets, plus QCFS variants of 3.
 
-    python benchmarks/zoo.py                                   # all 16 models
+    python benchmarks/zoo.py                                   # all 22 models
     python benchmarks/zoo.py --dataset mnist --arch cnn_max resnet
+    python benchmarks/zoo.py --arch qcfs_mlp2_nobias qcfs_cnn_avg qcfs_vgg   # the QCFS variants only
 
 One zoo of differently built networks (with/without biases, max/average pooling, BatchNorm,
 strides, depth, residual Adds) shows where ANN-to-SNN conversion loses accuracy, which the two
-reference models alone cannot. Writes benchmarks/zoo/<dataset>_<arch>.keras and
-benchmarks/results/zoo_train.json and prints a table. Everything is seeded
-(keras.utils.set_random_seed(0)); CPU thread scheduling can still shift the last digit.
+reference models alone cannot. The qcfs_* variants (mlp2_nobias, cnn_avg, vgg trained with
+annsnn.qcfs.QCFS(levels=4) in place of each hidden ReLU) show what conversion-aware training buys.
+Writes benchmarks/zoo/<dataset>_<arch>.keras and benchmarks/results/zoo_train.json and prints a
+table. Everything is seeded (keras.utils.set_random_seed(0)); CPU thread scheduling can still shift the last digit.
 
 Data: MNIST is annsnn.datasets.load_mnist (the bundled 5,000-image training subset unless the
 full Keras cache is present), each training image used with its 8 one-pixel shifts when the
@@ -19,6 +21,7 @@ never the 10,000-image test set, which is used for test accuracy only.
 """
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -37,6 +40,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from annsnn.datasets import load_mnist, mnist_source  # noqa: E402
+from annsnn.qcfs import QCFS  # noqa: E402
 from benchmarks.train_models import build_cnn  # noqa: E402
 
 ZOO_DIR = ROOT / "benchmarks" / "zoo"
@@ -102,21 +106,43 @@ def model_path(dataset, arch):
 
 
 # ---------------------------------------------------------------- architectures
-# Only layers annsnn's converter supports; every hidden activation ReLU, softmax Dense(10) output.
+# Only layers annsnn's converter supports; every hidden activation ReLU (QCFS in the qcfs_*
+# variants), softmax Dense(10) output.
+#
+# Builders with an `act` argument take an activation factory: act(name=...) returns a Keras layer
+# applied after a linear Dense/Conv2D. act=None (the default) is the ReLU built into the
+# Dense/Conv2D (activation="relu"), exactly the layers the committed ReLU models were trained with.
+
+# QCFS_CEILING: the initial ceiling of every QCFS layer. Adam at 1e-3 moves a ceiling by only about
+# 0.001 a step, so the initial value largely stays; the committed ReLU models' activations are ~1 in
+# the first convs and ~5-15 in dense_1. A 6,400-image pilot on Fashion-MNIST (cnn_avg): ceiling 4
+# left the network untrained (9 % test accuracy: with 4 levels the first convs' small activations
+# round to 0), ceiling 2 trained (62 %, ReLU 68 %); vgg at 2 and 1 alike (57 %, 59 %; ReLU 70 %).
+QCFS_LEVELS, QCFS_CEILING = 4, 2.0
+qcfs_act = functools.partial(QCFS, levels=QCFS_LEVELS, initial_ceiling=QCFS_CEILING)  # factory for qcfs_*
+
 
 def _input():
     return keras.Input(shape=(28, 28, 1), name="input")
 
 
-def mlp2_nobias():
+def _hidden(layer_cls, x, act, name, *args, **kwargs):
+    """A hidden Dense/Conv2D `name` on x with a ReLU built in (act None), or linear and then act(name=name_act)."""
+    if act is None:
+        return layer_cls(*args, activation="relu", name=name, **kwargs)(x)
+    x = layer_cls(*args, name=name, **kwargs)(x)
+    return act(name=f"{name}_act")(x)
+
+
+def mlp2_nobias(act=None, name="mlp2_nobias"):
     """The reference MLP's shape on image input: no biases, light dropout."""
     inp = _input()
     x = layers.Flatten(name="flatten")(inp)
     for i in (1, 2):
-        x = layers.Dense(128, use_bias=False, activation="relu", name=f"dense_{i}")(x)
+        x = _hidden(layers.Dense, x, act, f"dense_{i}", 128, use_bias=False)
         x = layers.Dropout(0.2, name=f"dropout_{i}")(x)
     out = layers.Dense(10, use_bias=False, activation="softmax", name="dense_out")(x)
-    return keras.Model(inp, out, name="mlp2_nobias")
+    return keras.Model(inp, out, name=name)
 
 
 def mlp4_bias():
@@ -134,14 +160,14 @@ def seed_cnn():
     return build_cnn()
 
 
-def _small_cnn(pool, name):
+def _small_cnn(pool, name, act=None):
     inp = _input()
     x = inp
     for i, filters in enumerate((16, 32), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = _hidden(layers.Conv2D, x, act, f"conv_{i}", filters, 3, padding="same")
         x = pool(2, name=f"pool_{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, activation="relu", name="dense_1")(x)
+    x = _hidden(layers.Dense, x, act, "dense_1", 64)
     out = layers.Dense(10, activation="softmax", name="dense_out")(x)
     return keras.Model(inp, out, name=name)
 
@@ -151,9 +177,9 @@ def cnn_max():
     return _small_cnn(layers.MaxPooling2D, "cnn_max")
 
 
-def cnn_avg():
+def cnn_avg(act=None, name="cnn_avg"):
     """cnn_max with average pooling (linear, so exact in spikes): isolates the pooling effect."""
-    return _small_cnn(layers.AveragePooling2D, "cnn_avg")
+    return _small_cnn(layers.AveragePooling2D, name, act)
 
 
 def cnn_bn_stride():
@@ -169,18 +195,18 @@ def cnn_bn_stride():
     return keras.Model(inp, out, name="cnn_bn_stride")
 
 
-def vgg():
+def vgg(act=None, name="vgg"):
     """VGG-style: 6 convs in 3 pairs, the deepest plain chain in the zoo."""
     inp = _input()
     x = inp
     for b, filters in enumerate((16, 32, 64), start=1):
         for j in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{b}_{j}")(x)
+            x = _hidden(layers.Conv2D, x, act, f"conv_{b}_{j}", filters, 3, padding="same")
         x = layers.MaxPooling2D(2, name=f"pool_{b}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, activation="relu", name="dense_1")(x)
+    x = _hidden(layers.Dense, x, act, "dense_1", 64)
     out = layers.Dense(10, activation="softmax", name="dense_out")(x)
-    return keras.Model(inp, out, name="vgg")
+    return keras.Model(inp, out, name=name)
 
 
 def _res_block(x, filters, stride, name):
@@ -208,19 +234,44 @@ def resnet():
     return keras.Model(inp, out, name="resnet")
 
 
+# Conversion-aware training (Bu et al., ICLR 2022): the same networks with every hidden ReLU
+# replaced by a QCFS(levels=4) layer after a linear Dense/Conv2D; its trained ceiling becomes the
+# layer's threshold on conversion.
+
+def qcfs_mlp2_nobias():
+    """mlp2_nobias with QCFS(levels=4) for every hidden ReLU: conversion-aware training, trained ceilings."""
+    return mlp2_nobias(act=qcfs_act, name="qcfs_mlp2_nobias")
+
+
+def qcfs_cnn_avg():
+    """cnn_avg with QCFS(levels=4) for every hidden ReLU: conversion-aware training, trained ceilings."""
+    return cnn_avg(act=qcfs_act, name="qcfs_cnn_avg")
+
+
+def qcfs_vgg():
+    """vgg with QCFS(levels=4) for every hidden ReLU: conversion-aware training, trained ceilings."""
+    return vgg(act=qcfs_act, name="qcfs_vgg")
+
+
 ARCHS = {f.__name__: f for f in (mlp2_nobias, mlp4_bias, seed_cnn, cnn_max, cnn_avg,
-                                 cnn_bn_stride, vgg, resnet)}
+                                 cnn_bn_stride, vgg, resnet,
+                                 qcfs_mlp2_nobias, qcfs_cnn_avg, qcfs_vgg)}
 DESCRIPTIONS = {name: f.__doc__.splitlines()[0] for name, f in ARCHS.items()}
 
 # Epochs per data set, chosen from a timed epoch of each model on 2 shared CPU cores (60k images:
 # MLPs ~7 s, cnn_max/avg ~45 s, seed_cnn ~100 s, cnn_bn_stride ~80 s, vgg ~140 s, resnet ~200 s)
 # so that the 16 models train in about 25 minutes (measured: 23 min of fit, 26 min in all).
 # MNIST epochs are over the 45,000 shifted images. The time budget, not convergence, sets these.
+# The 3 QCFS variants were given ~15 minutes for all 6 models, trained while another benchmark shared
+# the 2 cores (a QCFS epoch took about 1.5-2x the ReLU model's uncontended time), hence fewer
+# epochs than their ReLU twins for the MLP and Fashion-MNIST cnn_avg.
 EPOCHS = {
     "mnist": dict(mlp2_nobias=10, mlp4_bias=10, seed_cnn=1, cnn_max=2, cnn_avg=2,
-                  cnn_bn_stride=1, vgg=1, resnet=1),
+                  cnn_bn_stride=1, vgg=1, resnet=1,
+                  qcfs_mlp2_nobias=6, qcfs_cnn_avg=2, qcfs_vgg=1),
     "fashion-mnist": dict(mlp2_nobias=8, mlp4_bias=8, seed_cnn=1, cnn_max=3, cnn_avg=3,
-                          cnn_bn_stride=1, vgg=1, resnet=1),
+                          cnn_bn_stride=1, vgg=1, resnet=1,
+                          qcfs_mlp2_nobias=5, qcfs_cnn_avg=2, qcfs_vgg=1),
 }
 
 
