@@ -28,6 +28,8 @@ PRESET_OPTIONS = ("input_encoding", "hidden_neuron", "read_out", "normalization"
 def _converter_options(args):
     """The preset plus the options given on the command line (the others keep the preset's value)."""
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
+    if args.no_bias_calibration:
+        chosen["calibrate_bias"] = False
     return dict(chosen, preset=args.preset)
 
 
@@ -37,31 +39,38 @@ def _describe(conv):
             f"{o['normalization']} normalisation")
 
 
-def _calibration_samples(source, data, input_shape, count):
+def _calibration_samples(source, data, input_shape, count, needed=False):
     """Up to ``count`` training samples for calibration, never test samples: 'mnist' is the bundled
     training split; a .npz gives its x_train (or x_calibration) array. None when count is 0."""
     import numpy as np
     from annsnn.datasets import load_mnist
     from annsnn.errors import DataError
     if not count:
+        if needed:
+            raise DataError("these settings calibrate on training samples (bias calibration or data/robust "
+                            "normalisation): use --calibration N, or --preset reference to run without")
         return None
     source = source or ("mnist" if data == "mnist" else data)
     if source == "mnist":
         (x, _), _ = load_mnist(verbose=False)
-        # the bundled subset is sorted by class: an even spread keeps every class in the first N
-        x = x[np.random.default_rng(0).permutation(len(x))]
     else:
         try:
-            with np.load(source) as archive:
-                key = next((k for k in ("x_calibration", "x_train") if k in archive.files), None)
-                if key is None:
-                    raise DataError(f"{source} has no x_train or x_calibration array to calibrate on; pass "
-                                    "--calibration-data TRAIN.npz (training samples, never test samples) or "
-                                    "--calibration 0")
-                x = archive[key]
+            archive = np.load(source)
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read calibration data {source}: {exc}") from None
-    x = np.asarray(x[:count])
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"calibration data {source} is not an .npz archive with an x_train or x_calibration "
+                            "array")
+        with archive:
+            key = next((k for k in ("x_calibration", "x_train") if k in archive.files), None)
+            if key is None:
+                raise DataError(f"{source} has no x_train or x_calibration array to calibrate on; pass "
+                                "--calibration-data TRAIN.npz (training samples, never test samples) or "
+                                "--calibration 0")
+            x = archive[key]
+    # training sets often come sorted by class (the bundled MNIST subset is): a seeded shuffle keeps
+    # every class in the first N
+    x = np.asarray(x)[np.random.default_rng(0).permutation(len(x))[:count]]
     x = x / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     size = int(np.prod(input_shape))
     if x.ndim < 2 or int(np.prod(x.shape[1:])) != size:
@@ -91,11 +100,12 @@ def run_demo(args):
     keras_model = load_keras(str(model_path))
     shape = tuple(keras_model.inputs[0].shape[1:])
     x, y = _load_data("mnist", shape, args.samples)
-    calibration = _calibration_samples("mnist", "mnist", shape, args.calibration)
+    conv = ANNtoSNNConverter(**_converter_options(args), seed=args.seed, k=args.k)
+    calibration = _calibration_samples("mnist", "mnist", shape, args.calibration,
+                                       conv.calibrate_bias or conv.normalization in ("data", "robust"))
     n = len(x)
     ann_accuracy = _ann_accuracy(keras_model, x, y)
 
-    conv = ANNtoSNNConverter(**_converter_options(args), seed=args.seed, k=args.k)
     duration = args.duration or DEFAULT_DURATION[args.preset]
     print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), preset '{args.preset}': "
           f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
@@ -177,7 +187,8 @@ def run_convert(args):
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
     conv = ANNtoSNNConverter(**_converter_options(args), k=args.k, seed=args.seed)
     x, y = _load_data(args.data, shape or (0,), args.samples)
-    calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration)
+    calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration,
+                                       conv.calibrate_bias or conv.normalization in ("data", "robust"))
     duration = args.duration or DEFAULT_DURATION[args.preset]
     print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
           f"{0 if calibration is None else len(calibration):,} training samples")
@@ -270,6 +281,8 @@ def _conversion_arguments(parser):
                              "(default: chosen on the calibration data)")
     parser.add_argument("--calibration", type=_count, default=1000, metavar="N",
                         help="calibrate on N training samples (default 1000; 0: none)")
+    parser.add_argument("--no-bias-calibration", dest="no_bias_calibration", action="store_true",
+                        help="skip the preset's bias calibration (needed with --normalization model)")
     parser.add_argument("--duration", type=_positive, default=None,
                         help="steps per sample (default 32 with the annsnn preset, 200 with reference)")
 

@@ -199,9 +199,31 @@ def test_bias_calibration_needs_data_and_a_data_normalisation(biased_mlp):
     model, x, _, _ = biased_mlp
     with pytest.raises(ConversionError, match="calibration_data"):
         ANNtoSNNConverter(preset="annsnn").load_keras_model(model, show_info=False)
-    with pytest.raises(ConversionError, match="normalization='data' or 'robust'"):
-        ANNtoSNNConverter(calibrate_bias=True).load_keras_model(model, show_info=False, calibration_data=x[:50],
-                                                                 calibration_duration=10)
+    with pytest.raises(ConversionError, match="normalization 'data' or 'robust'"):
+        ANNtoSNNConverter(calibrate_bias=True)  # refused before any work is done
+    with pytest.raises(ConversionError, match="'v0'"):
+        ANNtoSNNConverter(initial_potential=0.5, hidden_neuron=annsnn.Neuron(
+            parameters="vt = 1.0 : population", equations="dv/dt = g_exc", spike="v > vt", reset="v = 0",
+            name="NoStart"))
+
+
+def test_bias_calibration_with_a_spiking_encoding_targets_the_encoding_rate(biased_mlp):
+    """With CPN input every rate runs at the encoding's gain (about 0.1): calibration must aim there."""
+    from annsnn.conversion.converter import calibration_activations
+    model, x, _, _ = biased_mlp
+    cal = x[:200]
+    options = dict(input_encoding="CPN", hidden_neuron="IF_subtract", normalization="robust", seed=2)
+    plain = ANNtoSNNConverter(**options)
+    plain.load_keras_model(model, show_info=False, calibration_data=cal)
+    calibrated = ANNtoSNNConverter(calibrate_bias=True, **options)
+    calibrated.load_keras_model(model, show_info=False, calibration_data=cal, calibration_duration=64)
+    gain = calibrated.bias_gain
+    activations = calibration_activations(model, plain.plans, cal)
+    hidden = calibrated.populations[1]
+    target = np.clip(gain * activations[1] / calibrated.lambdas["h1"], 0, 1).mean()
+    before = abs(target - plain.layer_rates(cal, 64, plain.populations[1]).mean())
+    after = abs(target - calibrated.layer_rates(cal, 64, hidden).mean())
+    assert after < before
 
 
 # -- presets ---------------------------------------------------------------------------------------------
@@ -210,6 +232,7 @@ def test_presets_and_explicit_overrides():
     assert (conv.options["input_encoding"], conv.options["hidden_neuron"], conv.options["read_out"],
             conv.options["normalization"], conv.initial_potential, conv.calibrate_bias, conv.propagation) == (
         "constant", "IF_subtract", "membrane_potential", "robust", 0.5, True, "same_step")
+    assert conv.max_pool == "count" and ANNtoSNNConverter().max_pool == "winner"
     override = ANNtoSNNConverter(preset="annsnn", calibrate_bias=False, initial_potential=0.0)
     assert (override.calibrate_bias, override.initial_potential) == (False, 0.0)
     reference = ANNtoSNNConverter()

@@ -59,16 +59,19 @@ def test_convert_writes_report_and_plots(tmp_path):
 def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_samples(tmp_path):
     from annsnn.datasets import load_mnist
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
-    np.savez(tmp_path / "split.npz", x=x_test[:200], y=y_test[:200], x_train=x_train[::25])
+    # 100 training rows against 200 test rows: calibrating on the test rows would report 150 samples
+    np.savez(tmp_path / "split.npz", x=x_test[:200], y=y_test[:200], x_train=x_train[::50])
     out = annsnn("convert", MLP, "--data", str(tmp_path / "split.npz"), "--out", str(tmp_path / "r"), "--quiet",
                  "--no-plots", "--preset", "reference", "--encoding", "IB", "--calibration", "150")
     assert out.returncode == 0, out.stderr[-3000:]
     settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
-    assert settings["calibration_samples"] == 150 and settings["duration"] == 200
+    assert settings["calibration_samples"] == 100 and settings["duration"] == 200
     assert settings["calibration"]["scale_duration"] == 200
     np.savez(tmp_path / "test_only.npz", x=x_test[:50], y=y_test[:50])
     missing = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "m"))
     assert missing.returncode == 1 and "no x_train or x_calibration" in missing.stderr
+    refused = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--calibration", "0")
+    assert refused.returncode == 1 and "--calibration N" in refused.stderr
     uncalibrated = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "u"),
                           "--preset", "reference", "--calibration", "0", "--quiet", "--no-plots", "--duration", "20")
     assert uncalibrated.returncode == 0, uncalibrated.stderr[-2000:]

@@ -133,7 +133,9 @@ def calibrate_biases(conv, x, activations, duration):
         channels = plan.shape[-1]
         vt = population.vt[0] if "vt" in population.attributes() else 1.0
         rate = conv.layer_rates(x, duration, population) * vt
-        target = np.clip(np.asarray(activation, dtype=np.float64) / conv.lambdas[plan.name], 0.0, vt)
+        # rates run at the input encoding's gain (spikes per step per unit of input; 1 for analog input)
+        target = np.clip(conv.bias_gain * np.asarray(activation, dtype=np.float64) / conv.lambdas[plan.name],
+                         0.0, vt)
         gap = _per_channel_mean(target.reshape(len(x), -1), channels) - _per_channel_mean(rate, channels)
         corrections[plan.name] = gap.astype(np.float32)
         population.bias = population.bias + np.tile(corrections[plan.name], population.size // channels)

@@ -80,12 +80,19 @@ class ANNtoSNNConverter:
         if not 0.0 <= float(initial_potential) < 1.0:
             raise ConversionError(f"initial_potential is a fraction of the threshold in [0, 1), got {initial_potential}")
         self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
+        if self.calibrate_bias and normalization not in ("data", "robust"):
+            raise ConversionError(f"calibrate_bias needs normalization 'data' or 'robust', got {normalization!r} "
+                                  "(their per-layer scales say what rate each activation should give); pass "
+                                  "calibrate_bias=False to use it")
         if propagation not in PROPAGATIONS:
             raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
         self.propagation = propagation
         if max_pool not in MAX_RULES:
             raise ConversionError(f"max_pool must be one of {', '.join(map(repr, MAX_RULES))}, got {max_pool!r}")
         self.max_pool = max_pool
+        if self.initial_potential and "v0" not in self.hidden_model.spec.attribute_names():
+            raise ConversionError(f"initial_potential={self.initial_potential:g} needs a 'v0' parameter in hidden "
+                                  f"neuron '{self.hidden_model.name}' (declare its membrane with init=v0)")
         for model, role, needs in ((self.input_model, "input_encoding", "rates"),
                                    (self.hidden_model, "hidden_neuron", "g_exc")):
             if needs not in model.spec.attribute_names():
@@ -137,7 +144,7 @@ class ANNtoSNNConverter:
         self.bias_corrections, self.calibration = {}, {}
         x = activations = None
         if calibration_data is not None:
-            x = self._prepare(calibration_data, check_range=False)
+            x = self._prepare(calibration_data)  # warns, as predict does, when values leave [0, 1]
             activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
         # biases act every step, weights per input spike: biases are scaled by the encoding's spike rate
         self.bias_gain = (encoding_gain(self.input_model, self.input_scale, self.seed)

@@ -201,7 +201,10 @@ def _activation_plan(layer, previous, last):
             _fail(layer, "QCFS cannot be the output activation", "end the model with a Dense layer (softmax/linear)")
         if previous.kind in ("input", "pool") or previous.activation != "linear":
             _fail(layer, "QCFS does not follow a linear layer", "put QCFS right after Dense, Conv2D or Add layers")
-        ceiling = float(np.asarray(layer.get_weights()[0]))
+        weights = layer.get_weights()
+        if len(weights) != 1 or np.asarray(weights[0]).size != 1:
+            _fail(layer, "is a QCFS layer without one scalar ceiling", "use annsnn.qcfs.QCFS")
+        ceiling = float(np.asarray(weights[0]).reshape(()))
         if not ceiling > 0:
             _fail(layer, f"its trained ceiling is {ceiling:g}", "a QCFS ceiling must stay positive")
         return replace(previous, activation="qcfs", ceiling=ceiling, output_layer=layer.name)
