@@ -24,7 +24,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+# After site-packages: the benchmarks package comes from the checkout, annsnn from the installed package
+# (the checkout's annsnn/ lacks annsnn.codegen, which only installing maps; spawned Dask workers inherit sys.path).
+sys.path.append(str(ROOT))
 
 import numpy as np  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("keras")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after site-packages: annsnn must stay the installed one (see benchmarks/zoo.py)
 
 from benchmarks import fidelity, zoo  # noqa: E402
 
