@@ -9,12 +9,13 @@ from .neuron import Neuron
 #: Hidden-layer integrate-and-fire neuron, reset to vr. ``bias`` is a constant input current
 #: (converted layer biases); 0 leaves the reference dynamics unchanged. ``v0`` is where the membrane
 #: starts after a reset of the network (0 as in the reference; vt/2 halves the expected quantisation
-#: error of rate coding, Bu et al. AAAI 2022).
+#: error of rate coding, Bu et al. AAAI 2022). ``v0`` is per neuron: potential calibration starts each
+#: channel at its own potential.
 IaF = Neuron(
     parameters="""
         vt = 1.0 : population
         vr = 0.0 : population
-        v0 = 0.0 : population
+        v0 = 0.0
         bias = 0.0
     """,
     equations="dv/dt = g_exc + bias : init=v0, min=-2.0",
@@ -46,7 +47,7 @@ IaF_Acc = Neuron(
 IF_subtract = Neuron(
     parameters="""
         vt = 1.0 : population
-        v0 = 0.0 : population
+        v0 = 0.0
         bias = 0.0
     """,
     equations="dv/dt = g_exc + bias : init=v0",

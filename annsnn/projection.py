@@ -79,8 +79,12 @@ class DenseProjection(Projection):
 
 
 class OneToOneProjection(Projection):
-    """Neuron j of pre drives one post neuron with a shared weight; with ``channel_offset`` the pre
-    channels land in a channel range of a wider post (Concatenate), positions unchanged."""
+    """Neuron j of pre drives one post neuron; with ``channel_offset`` the pre channels land in a channel
+    range of a wider post (Concatenate), positions unchanged.
+
+    ``weight`` is one number, compiled into the kernel, or one per pre channel (a buffer, ``w``), which
+    channel-wise normalisation needs where branches with different channel scales meet.
+    """
     kind = "identity"
 
     def __init__(self, network, index, pre, post, target, weight, channel_offset, name):
@@ -91,13 +95,25 @@ class OneToOneProjection(Projection):
                 or not 0 <= self.offset <= self.post_channels - self.pre_channels):
             raise NetworkError(f"projection '{name}': {pre.geometry} does not fit into {post.geometry} at "
                                f"channel offset {self.offset}")
-        if not np.isfinite(weight):
+        weight = np.asarray(weight, dtype=np.float64)
+        if weight.ndim not in (0, 1) or (weight.ndim == 1 and weight.shape != (self.pre_channels,)):
+            raise InputError(f"projection '{name}': weight must be a number or one per pre channel "
+                             f"({self.pre_channels},), got shape {weight.shape}")
+        if not np.isfinite(weight).all():
             raise InputError(f"projection '{name}': weight must be finite")
-        self.weight = float(weight)
+        self.per_channel = weight.ndim == 1
+        self.weight = weight.astype(np.float32) if self.per_channel else float(weight)
+        self._w = aligned_zeros(self.pre_channels if self.per_channel else 0)
+        if self.per_channel:
+            np.copyto(self._w, self.weight)
+
+    def buffer_fields(self):
+        return [(f"proj{self.index}_w", "float", self._w)] if self.per_channel else []
 
     def fan_out(self):
         return np.ones(self.pre.size, dtype=np.int64)
 
     def template_context(self):
         return super().template_context(C_PRE=self.pre_channels, C_POST=self.post_channels, OFFSET=self.offset,
-                                        weight=float_literal(self.weight))
+                                        per_channel=self.per_channel,
+                                        weight="per channel" if self.per_channel else float_literal(self.weight))

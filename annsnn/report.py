@@ -7,6 +7,7 @@ import numpy as np
 
 from . import plot
 from .conversion.converter import calibration_activations
+from .conversion.normalization import format_factor
 
 DIAGNOSTIC_SAMPLES = 64
 
@@ -19,14 +20,15 @@ def layer_table(conv):
         vt = conv.thresholds.get(plan.name)
         params = 0 if plan.weights is None else int(plan.weights.size + (0 if plan.bias is None else plan.bias.size))
         rows.append(dict(layer=plan.name, type=plan.keras_class, shape=list(plan.shape), parameters=params,
-                         factor=factor, threshold=vt, folded=list(plan.folded)))
+                         factor=None if factor is None else format_factor(factor), threshold=vt,
+                         folded=list(plan.folded)))
     return rows
 
 
 def format_table(rows):
     header = ("layer", "type", "shape", "parameters", "factor", "threshold")
     cells = [header] + [(r["layer"], r["type"] + (" +BN" if r["folded"] else ""), str(tuple(r["shape"])),
-                         f"{r['parameters']:,}", "" if r["factor"] is None else f"{r['factor']:.4f}",
+                         f"{r['parameters']:,}", "" if r["factor"] is None else r["factor"],
                          "" if r["threshold"] is None else f"{r['threshold']:.2f}") for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]

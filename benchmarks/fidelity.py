@@ -52,6 +52,10 @@ SETTINGS = {
                     "+ membrane-potential read-out"),
     "+count_max": (dict(preset="annsnn", calibrate_bias=False), True, "+ max pooling by the running maximum count"),
     "annsnn": (dict(preset="annsnn"), True, "+ bias calibration (the recommended preset)"),
+    "+channel": (dict(preset="annsnn", channel_wise=True), True,
+                 "+ channel-wise normalisation (one lambda per channel, Kim et al. 2020)"),
+    "+potential": (dict(preset="annsnn", channel_wise=True, calibrate_potential=True), True,
+                   "+ potential calibration (the gap split into bias and start potential)"),
 }
 DEFAULT_SETTINGS = ("reference", "reference+cal", "annsnn")
 
@@ -114,19 +118,25 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     rows, started = [], time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(complete):
+        # rewritten after every model: a long run that is stopped keeps what it measured
+        out.write_text(json.dumps(dict(
+            steps=[t for t in STEPS if t <= args.steps], machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+            settings={name: SETTINGS[name][2] for name in args.setting}, complete=complete,
+            seconds=round(time.perf_counter() - started, 1), models=rows), indent=1))
+
     for dataset in args.dataset:
         data = zoo.load_dataset(dataset)
         for arch in args.arch:
             rows.append(run_model(dataset, arch, args.setting, args.test_samples, args.steps, args.calibration,
                                   data))
+            write(complete=False)
+    write(complete=True)
     print()
     print(table(rows, args.steps))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(
-        steps=[t for t in STEPS if t <= args.steps], machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
-        settings={name: SETTINGS[name][2] for name in args.setting}, seconds=round(time.perf_counter() - started, 1),
-        models=rows), indent=1))
     print(f"\nwrote {out}")
     return rows
 

@@ -324,3 +324,89 @@ def test_biases_are_scaled_by_the_encoding_gain(biased_mlp):
     gain = conv.calibration["encoding_gain"]
     assert gain == pytest.approx(0.1, abs=0.005)
     np.testing.assert_allclose(conv.populations[1].bias[0], model.get_layer("h1").get_weights()[1] * gain, rtol=1e-5)
+
+
+# -- channel-wise normalisation (Kim et al. 2020) ------------------------------------------------------
+def test_channel_wise_factors_by_hand(biased_mlp):
+    from annsnn.conversion.converter import calibration_activations
+    model, x, _, _ = biased_mlp
+    cal = x[:200]
+    conv = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="data",
+                             channel_wise=True, seed=2)
+    conv.load_keras_model(model, show_info=False, calibration_data=cal)
+    h1, h2, out = (calibration_activations(model, conv.plans, cal)[k] for k in (1, 2, 3))
+    lam_in = float(cal.max())
+    # one per neuron (a Dense layer's channels); a neuron never active keeps its layer's
+    lam_h1, lam_h2 = (np.where(a.max(axis=0) > 0, a.max(axis=0), a.max()) for a in (h1, h2))
+    lam_out = float(out[out > 0].max())               # the output layer keeps one: classes compete
+    np.testing.assert_allclose(conv.lambdas["h1"], lam_h1, rtol=1e-5)
+    assert np.ndim(conv.lambdas["out"]) == 0 and conv.lambdas["out"] == pytest.approx(lam_out, rel=1e-5)
+    (w1, b1), (w2, b2), (w3, b3) = (model.get_layer(n).get_weights() for n in ("h1", "h2", "out"))
+    expected = [w1 * lam_in / lam_h1[None, :], w2 * lam_h1[:, None] / lam_h2[None, :], w3 * lam_h2[:, None] / lam_out]
+    for projection, weights in zip(conv.projections, expected):
+        np.testing.assert_allclose(projection.w, weights, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(conv.populations[1].bias[0], b1 / lam_h1, rtol=1e-5)
+    np.testing.assert_allclose(conv.populations[3].bias[0], b3 / lam_out, rtol=1e-5)
+    # every hidden channel's largest calibration activation now maps to one spike per step
+    for activation, lam in ((h1, lam_h1), (h2, lam_h2)):
+        active = activation.max(axis=0) > 0
+        np.testing.assert_allclose((activation / lam).max(axis=0)[active], 1.0, rtol=1e-5)
+
+
+def test_channel_wise_needs_a_data_normalisation():
+    with pytest.raises(ConversionError, match="channel_wise needs normalization"):
+        ANNtoSNNConverter(normalization="model", channel_wise=True)
+
+
+# -- potential calibration: the gap split into a steady bias and a start charge ------------------------
+def test_potential_calibration_splits_the_gap_by_hand(biased_mlp, monkeypatch):
+    """With SNN rates that fall short of the ANN's by steady + charge / T, the fit returns exactly
+    that steady part as the bias correction and that charge as the start potential."""
+    from annsnn.conversion.calibration import calibrate_biases
+    from annsnn.conversion.converter import calibration_activations
+    model, x, _, _ = biased_mlp
+    cal = x[:50]
+    conv = ANNtoSNNConverter(preset="annsnn", calibrate_bias=False, seed=2)
+    conv.load_keras_model(model, show_info=False, calibration_data=cal)
+    activations = calibration_activations(model, conv.plans, cal)
+    names = [p.name for p in conv.plans]
+    steady = {name: np.linspace(-0.05, 0.1, conv.plans[names.index(name)].shape[-1]) for name in ("h1", "h2", "out")}
+    charge = {name: np.linspace(0.8, -0.3, conv.plans[names.index(name)].shape[-1]) for name in ("h1", "h2", "out")}
+
+    def fake_rates(x_, steps, population):
+        plan = conv.plans[names.index(population.name)]
+        target = np.clip(activations[names.index(plan.name)] / conv.lambdas[plan.name], 0, 1)
+        return target - (steady[plan.name] + charge[plan.name] / steps)
+
+    monkeypatch.setattr(conv, "layer_rates", fake_rates)
+    v0_before = {p.name: p.v0[0].copy() for p in conv.populations[1:] if "v0" in p.attributes()}
+    biases, potentials = calibrate_biases(conv, cal, activations, 8, bias=True, potential=True)
+    for name in ("h1", "h2"):  # the output accumulator has no v0 to charge
+        np.testing.assert_allclose(biases[name], steady[name], atol=1e-5)
+        np.testing.assert_allclose(potentials[name], charge[name], atol=1e-4)
+        population = conv.network.get_population(name)
+        np.testing.assert_allclose(population.v0[0], v0_before[name] + charge[name], atol=1e-4)
+    # only the start potential: the whole gap at the calibration duration becomes a charge
+    monkeypatch.setattr(conv, "layer_rates", fake_rates)
+    conv.rebuild()
+    biases, potentials = calibrate_biases(conv, cal, activations, 8, bias=False, potential=True)
+    assert biases == {}
+    np.testing.assert_allclose(potentials["h1"], 8 * steady["h1"] + charge["h1"], atol=1e-4)
+
+
+def test_potential_calibration_follows_the_ann_at_both_durations(biased_mlp):
+    from annsnn.conversion.converter import calibration_activations
+    model, x, _, _ = biased_mlp
+    cal = x[:300]
+    options = dict(preset="annsnn", seed=2)
+    bias_only = ANNtoSNNConverter(**options)
+    bias_only.load_keras_model(model, show_info=False, calibration_data=cal, calibration_duration=8)
+    both = ANNtoSNNConverter(calibrate_potential=True, **options)
+    both.load_keras_model(model, show_info=False, calibration_data=cal, calibration_duration=8)
+    assert set(both.potential_corrections) == {"h1", "h2"} and both.calibration["potential_corrections"]
+    activations = calibration_activations(model, both.plans, cal)
+    # the long run is where a bias fitted to a short one over-drives
+    long_gap = lambda conv: sum(_channel_gaps(conv, cal, activations, 32).values())  # noqa: E731
+    assert long_gap(both) <= long_gap(bias_only) * 1.05
+    with pytest.raises(ConversionError, match="calibrate_potential needs normalization"):
+        ANNtoSNNConverter(calibrate_potential=True)

@@ -78,3 +78,37 @@ def test_unsupported_graphs_are_refused():
     both = L.Multiply()([h, h])
     with pytest.raises(ConversionError, match="Multiply"):
         ANNtoSNNConverter().load_keras_model(keras.Model(inputs, L.Dense(2)(both)), show_info=False)
+
+
+def test_one_to_one_with_a_weight_per_channel_is_exact():
+    probe = Neuron(equations="x = g_exc", name="probe")
+    net = annsnn.Network(batch_size=2)
+    a = net.create((3, 4, 2), models.Constant, name="a")
+    post = net.create((3, 4, 3), probe, name="post")
+    net.connect_one_to_one(a, post, weight=np.array([0.5, -3.0]), channel_offset=1)
+    values = np.random.default_rng(2).uniform(size=(2, 3, 4, 2))
+    a.rates = values
+    net.simulate(2)
+    expected = np.concatenate([np.zeros((2, 3, 4, 1)), values * np.array([0.5, -3.0])], axis=-1)
+    np.testing.assert_allclose(post.get("x", shaped=True), expected.astype(np.float32), rtol=1e-6)
+    with pytest.raises(annsnn.InputError, match="one per pre channel"):
+        net.connect_one_to_one(a, post, weight=np.ones(3))
+
+
+def test_channel_wise_normalisation_on_branches(branchy):
+    """Per-channel lambdas meet in the Add (skip weighted per channel) and the Concatenate (each branch
+    against its own channel range), and the Dense after the pooling reads them per flattened feature."""
+    model, x, x_test = branchy
+    conv = ANNtoSNNConverter(preset="annsnn", channel_wise=True, seed=1)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:200])
+    plans = {p.name: p for p in conv.plans}
+    add = next(p for p in plans.values() if p.kind == "add")
+    concat = next(p for p in plans.values() if p.kind == "concat")
+    skip = next(p for p in conv.projections if p.name.startswith(f"{add.name}_from_"))
+    source = skip.name[len(f"{add.name}_from_"):]
+    np.testing.assert_allclose(skip.weight, conv.lambdas[source] / conv.lambdas[add.name], rtol=1e-5)
+    branch = next(p for p in conv.projections if p.name == f"{concat.name}_from_{add.name}")
+    np.testing.assert_allclose(branch.weight, conv.lambdas[add.name] / conv.lambdas[concat.name][:4], rtol=1e-5)
+    ann = model.predict(x_test, verbose=0).argmax(1)
+    snn = np.array(conv.predict(x_test, 64, progress=False))
+    assert (snn == ann).mean() >= 0.9

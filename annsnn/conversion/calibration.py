@@ -8,10 +8,11 @@ generated simulator itself:
   input encoding (earlier versions shipped one hand-tuned per bundled model). Here every candidate
   scale is simulated on the calibration samples and the one whose SNN agrees best with the ANN's
   own decisions wins; labels are not needed.
-* ``calibrate_biases``: layer-wise bias calibration (Li et al., ICML 2021, "SNN calibration",
-  the light pipeline). Layer by layer, in order, the mean per-channel gap between the ANN's
-  normalised activation (clipped to the one spike per step a neuron can fire) and the SNN's rate
-  is added to the layer's bias current, so the error of one layer is not passed on to the next.
+* ``calibrate_biases``: layer-wise bias and potential calibration (Li et al., ICML 2021, "SNN
+  calibration"). Layer by layer, in order, the mean per-channel gap between the ANN's normalised
+  activation (clipped to the one spike per step a neuron can fire) and the SNN's rate is corrected
+  by the layer's bias current and/or its start potential, so the error of one layer is not passed
+  on to the next.
 """
 import logging
 
@@ -113,32 +114,58 @@ def _per_channel_mean(values, channels):
     return np.asarray(values, dtype=np.float64).reshape(len(values), -1, channels).mean(axis=(0, 1))
 
 
-def calibrate_biases(conv, x, activations, duration):
-    """Li et al.'s bias calibration over every spiking layer that can carry a bias, in order.
+def calibrate_biases(conv, x, activations, duration, bias=True, potential=False):
+    """Li et al.'s layer-wise calibration over every spiking layer that can carry a bias, in order.
 
     ``activations`` are the ANN's, one array per plan (calibration_activations). Needs the "data" or
     "robust" normalisation, whose lambdas say which activation one spike per step stands for.
-    Returns {layer name: per-channel correction added to its bias current (per step)}.
+
+    The per-channel gap between the ANN's target and the SNN's rate is corrected by a bias current
+    (``bias``: it acts every step) and/or a start potential (``potential``: a charge given once, so
+    its effect on the rate fades as 1/T). With both, the gap is measured at ``duration`` and at four
+    times that, and split as gap(T) = steady + charge / T: the steady part (clipping, quantisation)
+    goes to the bias and the transient part (the deficit while deep layers fill up) to the start
+    potential, so that a correction made for short runs does not over-drive long ones. With only the
+    potential, the whole gap at ``duration`` is given as a start charge.
+    Returns ({layer: per-channel bias correction per step}, {layer: per-channel start potential added}).
     """
     if not conv.lambdas:
-        raise ConversionError("bias calibration needs normalization='data' or 'robust' (their per-layer "
+        raise ConversionError("calibration needs normalization='data' or 'robust' (their per-layer "
                               "scales say what rate each activation should give)")
     plans = {plan.name: (plan, activation) for plan, activation in zip(conv.plans, activations)}
-    corrections = {}
+    biases, potentials = {}, {}
+    long = 4 * duration
     for population in conv.populations[1:]:
         plan, activation = plans[population.name]
         if (not population.spec.spiking or plan.kind not in ("dense", "conv", "add")
-                or "bias" not in population.attributes()):
+                or "bias" not in population.attributes() or (potential and "v0" not in population.attributes())):
             continue
         channels = plan.shape[-1]
         vt = population.vt[0] if "vt" in population.attributes() else 1.0
-        rate = conv.layer_rates(x, duration, population) * vt
         # rates run at the input encoding's gain (spikes per step per unit of input; 1 for analog input)
         target = np.clip(conv.bias_gain * np.asarray(activation, dtype=np.float64) / conv.lambdas[plan.name],
                          0.0, vt)
-        gap = _per_channel_mean(target.reshape(len(x), -1), channels) - _per_channel_mean(rate, channels)
-        corrections[plan.name] = gap.astype(np.float32)
-        population.bias = population.bias + np.tile(corrections[plan.name], population.size // channels)
-        log.info("bias calibration of '%s': mean |correction| %.4f per step (largest %.4f)", plan.name,
-                 float(np.abs(gap).mean()), float(np.abs(gap).max()))
-    return corrections
+        target = _per_channel_mean(target.reshape(len(x), -1), channels)
+
+        def gap(steps):
+            return target - _per_channel_mean(conv.layer_rates(x, steps, population) * vt, channels)
+
+        short_gap = gap(duration)
+        if bias and potential:
+            charge = (short_gap - gap(long)) / (1.0 / duration - 1.0 / long)
+            steady = short_gap - charge / duration
+        elif potential:
+            charge, steady = short_gap * duration, None
+        else:
+            charge, steady = None, short_gap
+        repeat = population.size // channels
+        if steady is not None:
+            biases[plan.name] = steady.astype(np.float32)
+            population.bias = population.bias + np.tile(biases[plan.name], repeat)
+        if charge is not None:
+            potentials[plan.name] = charge.astype(np.float32)
+            population.v0 = population.v0 + np.tile(potentials[plan.name], repeat)
+        log.info("calibration of '%s': mean |bias correction| %.4f per step, mean |start potential added| %.4f",
+                 plan.name, float(np.abs(steady).mean()) if steady is not None else 0.0,
+                 float(np.abs(charge).mean()) if charge is not None else 0.0)
+    return biases, potentials

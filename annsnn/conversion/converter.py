@@ -15,7 +15,8 @@ from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
-from .normalization import data_based_factors, model_based_factors
+from .normalization import (data_based_factors, expand_lambda, format_factor, model_based_factors,
+                            weight_factor)
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
@@ -50,17 +51,20 @@ class ANNtoSNNConverter:
 
     def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
-                 calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, preset="reference", **unknown):
+                 calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
+                 calibrate_potential=DEFAULT, preset="reference", **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets)."""
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                      normalization=normalization, percentile=percentile, initial_potential=initial_potential,
-                     calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool)
+                     calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
+                     channel_wise=channel_wise, calibrate_potential=calibrate_potential)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
-         calibrate_bias, propagation, max_pool) = (chosen[name] for name in PRESET_FIELDS)
+         calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential) = (
+            chosen[name] for name in PRESET_FIELDS)
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
@@ -68,7 +72,7 @@ class ANNtoSNNConverter:
                             max_f=max_f, k=k, normalization=normalization, percentile=percentile, seed=seed,
                             num_threads=num_threads, initial_potential=initial_potential,
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
-                            preset=preset)
+                            channel_wise=channel_wise, calibrate_potential=calibrate_potential, preset=preset)
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -84,6 +88,17 @@ class ANNtoSNNConverter:
             raise ConversionError(f"calibrate_bias needs normalization 'data' or 'robust', got {normalization!r} "
                                   "(their per-layer scales say what rate each activation should give); pass "
                                   "calibrate_bias=False to use it")
+        self.calibrate_potential = bool(calibrate_potential)
+        if self.calibrate_potential and normalization not in ("data", "robust"):
+            raise ConversionError(f"calibrate_potential needs normalization 'data' or 'robust', got {normalization!r} "
+                                  "(their per-layer scales say what rate each activation should give)")
+        if self.calibrate_potential and "v0" not in self.hidden_model.spec.attribute_names():
+            raise ConversionError(f"calibrate_potential needs a 'v0' parameter in hidden neuron "
+                                  f"'{self.hidden_model.name}' (declare its membrane with init=v0)")
+        self.channel_wise = bool(channel_wise)
+        if self.channel_wise and normalization not in ("data", "robust"):
+            raise ConversionError(f"channel_wise needs normalization 'data' or 'robust', got {normalization!r} "
+                                  "(its per-channel scales come from calibration activations)")
         if propagation not in PROPAGATIONS:
             raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
         self.propagation = propagation
@@ -106,7 +121,8 @@ class ANNtoSNNConverter:
         self.seed = seed
         self.num_threads = num_threads
         self.plans = self.factors = None
-        self.bias_corrections, self.calibration = {}, {}  # what calibration chose (see prepare_keras_model)
+        # what calibration chose (see prepare_keras_model)
+        self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
         self.network = None
         self.stop_steps = self.scores = None
 
@@ -141,7 +157,7 @@ class ANNtoSNNConverter:
         plans = plan_layers(keras_model)
         self.plans, self.keras_model = plans, keras_model
         self.batch_size = int(batch_size or DEFAULT_BATCH)
-        self.bias_corrections, self.calibration = {}, {}
+        self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
         x = activations = None
         if calibration_data is not None:
             x = self._prepare(calibration_data)  # warns, as predict does, when values leave [0, 1]
@@ -155,15 +171,19 @@ class ANNtoSNNConverter:
             duration = check_duration(calibration_duration or 200)
             scale, scores = choose_model_scale(self, x, ann_decisions(activations), duration)
             self.calibration.update(model_scale=scale, scale_agreement=scores, scale_duration=duration)
-        if self.calibrate_bias:
+        if self.calibrate_bias or self.calibrate_potential:
+            what = "calibrate_bias" if self.calibrate_bias else "calibrate_potential"
             if x is None:
-                raise ConversionError("calibrate_bias needs calibration_data: pass load_keras_model(..., "
+                raise ConversionError(f"{what} needs calibration_data: pass load_keras_model(..., "
                                       "calibration_data=X_train[:1000])")
             duration = check_duration(calibration_duration or 32)
             self.rebuild()
-            self.bias_corrections = calibrate_biases(self, x, activations, duration)
+            self.bias_corrections, self.potential_corrections = calibrate_biases(
+                self, x, activations, duration, bias=self.calibrate_bias, potential=self.calibrate_potential)
             self.calibration.update(bias_duration=duration, bias_corrections={
-                name: float(np.abs(c).mean()) for name, c in self.bias_corrections.items()})
+                name: float(np.abs(c).mean()) for name, c in self.bias_corrections.items()},
+                potential_corrections={name: float(np.abs(c).mean())
+                                       for name, c in self.potential_corrections.items()})
 
     def recipe(self, batch_size=None):
         """Everything a worker needs to rebuild this spiking network, with no Keras: see from_recipe()."""
@@ -171,7 +191,7 @@ class ANNtoSNNConverter:
             raise ConversionError("no model loaded: call load_keras_model() first")
         return NetworkRecipe(dict(self.options), tuple(self.plans), tuple(self.factors),
                              tuple(self.bias_factors), dict(self.lambdas), int(batch_size or self.batch_size),
-                             dict(self.bias_corrections))
+                             dict(self.bias_corrections), dict(self.potential_corrections))
 
     @classmethod
     def from_recipe(cls, recipe, num_threads=None):
@@ -184,6 +204,7 @@ class ANNtoSNNConverter:
         conv.factors, conv.bias_factors = list(recipe.factors), list(recipe.bias_factors)
         conv.lambdas, conv.batch_size = dict(recipe.lambdas), recipe.batch_size
         conv.bias_corrections = dict(recipe.bias_corrections)
+        conv.potential_corrections = dict(recipe.potential_corrections)
         conv.rebuild()
         return conv
 
@@ -202,12 +223,14 @@ class ANNtoSNNConverter:
             if scale_factor is not None:
                 raise ConversionError("scale_factor applies to model-based normalisation only")
             percentile = self.percentile if self.normalization == "robust" else None
-            self.factors, bias_factors, self.lambdas = data_based_factors(plans, activations, percentile)
+            self.factors, bias_factors, self.lambdas = data_based_factors(plans, activations, percentile,
+                                                                          self.channel_wise)
             self.bias_factors = [factor * self.bias_gain for factor in bias_factors]
             for index, plan in enumerate(layers):  # a linear layer feeding an Add is scaled to the Add's lambda
                 reader = next((p for p in layers if plan.name in p.inputs), None)
                 if fused_into_add(plan, plans):
-                    self.factors[index] = self.lambdas[plan.inputs[0]] / self.lambdas[reader.name]
+                    self.factors[index] = weight_factor(plan.weights, self.lambdas[plan.inputs[0]],
+                                                        self.lambdas[reader.name])
                     self.bias_factors[index] = self.bias_gain / self.lambdas[reader.name]
         elif self.normalization == "model" and scale_factor is not None:
             self.factors = model_based_factors([p.weights for p in layers], scale_factor)
@@ -242,7 +265,7 @@ class ANNtoSNNConverter:
                 if "v0" in pop.attributes() and "vt" in pop.attributes():
                     # QCFS's shift of 1/2 is a membrane that starts at half threshold
                     start = 0.5 if plan.activation == "qcfs" else self.initial_potential
-                    pop.v0 = start * pop.vt
+                    pop.v0 = start * (pop.vt[:, None] if pop.vt.ndim == 1 else pop.vt)  # (B,) shared vt
                 if plan.kind in ("add", "concat"):
                     self._connect_merge(net, pops, pop, plan, by_name, factor)
                 else:
@@ -252,6 +275,9 @@ class ANNtoSNNConverter:
                 if plan.name in self.bias_corrections:
                     correction = self.bias_corrections[plan.name]
                     pop.bias = pop.bias + np.tile(correction, pop.size // correction.size)
+                if plan.name in self.potential_corrections:
+                    correction = self.potential_corrections[plan.name]
+                    pop.v0 = pop.v0 + np.tile(correction, pop.size // correction.size)
             self.thresholds[plan.name] = float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None
             self.populations.append(pop)
         if self.read_out.stop_condition:
@@ -272,13 +298,24 @@ class ANNtoSNNConverter:
                     part = source.bias * bias_factor
                     bias = part if bias is None else bias + part
                 continue
-            weight = self.lambdas[source_name] / self.lambdas[plan.name] if self.lambdas else 1.0
+            weight = self._merge_weight(source, plan, offset if plan.kind == "concat" else 0)
             self.projections.append(net.connect_one_to_one(
                 pops[source_name], pop, "exc", weight, channel_offset=offset if plan.kind == "concat" else 0,
                 name=f"{plan.name}_from_{source_name}"))
             offset += source.shape[-1]
         if bias is not None:
             self._set_bias(pop, replace(plan, bias=bias), 1.0)
+
+    def _merge_weight(self, source, merge, offset):
+        """lambda_source / lambda_merge: one number, or one per source channel (channel-wise lambdas)."""
+        if not self.lambdas:
+            return 1.0
+        source_lambda, merge_lambda = self.lambdas[source.name], self.lambdas[merge.name]
+        if np.ndim(source_lambda) == 0 and np.ndim(merge_lambda) == 0:
+            return float(source_lambda) / float(merge_lambda)
+        channels = source.shape[-1]
+        target = expand_lambda(merge_lambda, merge.shape[-1])[offset:offset + channels]
+        return expand_lambda(source_lambda, channels) / target
 
     @staticmethod
     def _set_bias(pop, plan, factor):
@@ -311,7 +348,7 @@ class ANNtoSNNConverter:
             vt = self.thresholds.get(plan.name)
             w, factor = plan.weights, next(factors)
             stats = ("",) * 4 if w is None else tuple(f"{f(w):.4f}" for f in (np.mean, np.std, np.min, np.max))
-            factor = "" if factor is None else f"{factor:.4f}"
+            factor = "" if factor is None else format_factor(factor)
             rows.append((plan.name, plan.keras_class, str(plan.shape), *stats, factor,
                          "" if vt is None else f"{vt:.2f}"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -10,6 +10,11 @@ activations of layer l over calibration data; weights are scaled by
 lambda_{l-1} / lambda_l and biases by 1 / lambda_l, so that activations map
 to at most about one spike per step. A layer trained with the QCFS activation uses its trained
 ceiling as lambda instead (Bu et al., ICLR 2022).
+
+channel-wise (Kim et al., AAAI 2020, "Spiking-YOLO"): the same, with one lambda per channel of every
+hidden layer, so that a channel whose activations stay far below its layer's largest still fires at a
+usable rate. A weight then scales by lambda_{l-1}[input channel] / lambda_l[output channel]. The output
+layer keeps one lambda: a per-class scale would change which class wins.
 """
 import numpy as np
 
@@ -59,12 +64,34 @@ def model_based_factors(weight_list, scale_factor=None):
     return factors
 
 
-def data_based_factors(plans, activations, percentile=None):
+def expand_lambda(value, features):
+    """A lambda (one number, or one per channel with channels innermost) as one value per feature."""
+    value = np.asarray(value, dtype=np.float64)
+    return np.full(features, float(value)) if value.ndim == 0 else np.tile(value, features // value.size)
+
+
+def weight_factor(weights, source, target):
+    """lambda_source / lambda_target shaped to multiply ``weights`` (..., in, out); a number when both are."""
+    if np.ndim(source) == 0 and np.ndim(target) == 0:
+        return float(source) / float(target)
+    n_in, n_out = weights.shape[-2], weights.shape[-1]
+    return (expand_lambda(source, n_in)[:, None] / expand_lambda(target, n_out)[None, :]).astype(np.float32)
+
+
+def format_factor(factor):
+    """A factor for tables: the number, or the range of a per-channel one."""
+    if np.ndim(factor) == 0:
+        return f"{float(factor):.4f}"
+    return f"{float(np.min(factor)):.3g}..{float(np.max(factor)):.3g}"
+
+
+def data_based_factors(plans, activations, percentile=None, channel_wise=False):
     """(weight factors, bias factors, lambda per plan name) from calibration activations.
 
     ``activations`` holds one array per plan (the input first). Factors are aligned with plans[1:];
     pooling keeps lambda; Add and Concatenate get factor 1 (their inputs are weighted by
-    lambda_input / lambda_merge in the converter).
+    lambda_input / lambda_merge in the converter). With ``channel_wise``, hidden layers' lambdas
+    and the factors that use them are arrays (one per channel; (in, out) for weights).
     """
     def scale(values):
         values = np.asarray(values, dtype=np.float64).ravel()
@@ -73,6 +100,14 @@ def data_based_factors(plans, activations, percentile=None):
             return 1.0
         return float(values.max() if percentile is None else np.percentile(values, percentile))
 
+    def channel_scales(values):
+        values = np.asarray(values, dtype=np.float64)
+        per_channel = values.reshape(-1, values.shape[-1])
+        layer = scale(per_channel)
+        # a channel never active on the calibration data keeps its layer's scale
+        return np.array([scale(column) if (column > 0).any() else layer for column in per_channel.T])
+
+    last = plans[-1].name
     lambdas = {plans[0].name: scale(activations[0])}
     previous = lambdas[plans[0].name]
     weight_factors, bias_factors = [], []
@@ -84,8 +119,14 @@ def data_based_factors(plans, activations, percentile=None):
             bias_factors.append(1.0)
         else:
             # a QCFS layer was trained to saturate at its ceiling: that is its scale, no percentile needed
-            lambdas[plan.name] = plan.ceiling if plan.ceiling is not None else scale(activation)
-            weight_factors.append(1.0 if plan.weights is None else source / lambdas[plan.name])
+            if plan.ceiling is not None:
+                lambdas[plan.name] = plan.ceiling
+            elif channel_wise and plan.name != last:
+                lambdas[plan.name] = channel_scales(activation)
+            else:
+                lambdas[plan.name] = scale(activation)
+            weight_factors.append(1.0 if plan.weights is None else weight_factor(plan.weights, source,
+                                                                                 lambdas[plan.name]))
             bias_factors.append(1.0 / lambdas[plan.name])
         previous = lambdas[plan.name]
     return weight_factors, bias_factors, lambdas

@@ -30,7 +30,7 @@ DEFAULT = _Default()
 #: The converter options a preset sets: the reference converter's defaults.
 REFERENCE = dict(input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", normalization="model",
                  percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step",
-                 max_pool="winner")
+                 max_pool="winner", channel_wise=False, calibrate_potential=False)
 PRESET_FIELDS = tuple(REFERENCE)
 
 PRESETS = {

@@ -17,6 +17,7 @@ class NetworkRecipe:
     lambdas: Dict[str, float]
     batch_size: int
     bias_corrections: Dict[str, object]  # per-channel bias currents added by calibration (numpy arrays)
+    potential_corrections: Dict[str, object]  # per-channel start potentials added by calibration
 
     def digest(self):
         """Content hash: equal recipes share a name on the cluster, different ones never do."""
