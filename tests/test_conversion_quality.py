@@ -120,6 +120,23 @@ def test_evaluate_curve_and_synops(biased_bn_mlp):
     assert "Horowitz" in str(result) and "pJ" in result.energy_assumption
 
 
+def test_analog_input_is_counted_as_multiply_accumulates(biased_bn_mlp):
+    """Analog input sends each non-zero value every step: non-zero inputs x fan-out x steps MACs, at
+    the MAC's energy; the spiking layers' events stay accumulates."""
+    model, x, x_test, y_test = biased_bn_mlp
+    conv = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust", seed=4)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:200])
+    samples = x_test[:20].copy()
+    samples[:, :5] = 0.0  # some inputs silent
+    result = conv.evaluate(samples, y_test[:20], 30, progress=False)
+    first, second = (p.name for p in conv.projections)
+    nonzero = (samples.reshape(20, -1) != 0).sum(axis=1).mean()
+    assert result.snn_macs_per_sample[first] == pytest.approx(nonzero * 12 * 30)
+    assert result.snn_macs_per_sample[second] == 0 and result.synops_per_sample[first] == 0
+    assert result.snn_energy_uj == pytest.approx((result.total_synops * 0.9 + result.total_snn_macs * 4.6) * 1e-6)
+    assert "SNN MACs/sample" in str(result)
+
+
 def test_cumulative_counts_behind_the_curve_are_monotone(biased_bn_mlp):
     model, x, x_test, y_test = biased_bn_mlp
     conv = ANNtoSNNConverter(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust", seed=5)

@@ -440,7 +440,8 @@ class ANNtoSNNConverter:
         uniform = [int(f[0]) if len(f) and (f == f[0]).all() else None for f in fan_outs]
         spiking = [p for p in self.populations if p.spec.spiking]
         outcome = Outcome(first_id, np.zeros((n, outputs.size)), np.full(n, -1, dtype=np.int64),
-                          np.zeros((n, len(self.projections))), np.zeros(len(self.populations)))
+                          np.zeros((n, len(self.projections))), np.zeros(len(self.populations)),
+                          graded_events=np.zeros((n, len(self.projections))))
         bar = progress_bar(n, progress)
         for start in range(0, n, batch):
             items = self.load_batch(x[start:start + batch], first_id + start)
@@ -450,11 +451,16 @@ class ANNtoSNNConverter:
             else:
                 net.simulate(duration, items=items)
             spikes = {p.index: p.spike_counts[:items].sum(axis=1, dtype=np.int64) for p in spiking}
+            stopped = outcome.stop_steps[start:start + items]
+            steps_run = np.where(stopped > 0, stopped, duration)
             for k, (proj, fan_out) in enumerate(zip(self.projections, fan_outs)):
                 if proj.pre.spec.spiking:
                     outcome.synaptic_events[start:start + items, k] = (
                         spikes[proj.pre.index] * uniform[k] if uniform[k] is not None
                         else proj.pre.spike_counts[:items] @ fan_out)
+                else:  # graded: the value at the end stands for every step (exact for analog input)
+                    sending = proj.pre.get(proj.graded)[:items] != 0
+                    outcome.graded_events[start:start + items, k] = (sending @ fan_out) * steps_run
             outcome.spike_totals += [float(spikes[p.index].sum()) if p.spec.spiking else 0.0
                                      for p in self.populations]
             outcome.scores[start:start + items] = self.read_out.scores(outputs, items)

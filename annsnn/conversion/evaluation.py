@@ -9,8 +9,9 @@ from annsnn.errors import InputError
 PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
 PJ_PER_MAC = 4.6          # Horowitz 2014, 45 nm, float32 multiply-accumulate
 ENERGY_ASSUMPTION = ("energy = 0.9 pJ per synaptic event (an accumulate) for the SNN and 4.6 pJ per "
-                     "multiply-accumulate for the ANN (Horowitz 2014, 45 nm, float32); memory traffic, neuron "
-                     "updates and ANN pooling are not counted")
+                     "multiply-accumulate for the ANN and for the SNN's graded (analog input) projections, "
+                     "which send every non-zero value every step (Horowitz 2014, 45 nm, float32); memory "
+                     "traffic, neuron updates and ANN pooling are not counted")
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Evaluation:
     ann_energy_uj: float
     predictions: List[int] = None           # the class chosen for each sample
     energy_assumption: str = ENERGY_ASSUMPTION
+    # multiply-accumulates per projection from graded populations (analog input), mean per sample
+    snn_macs_per_sample: Dict[str, float] = None
 
     @property
     def total_synops(self):
@@ -34,16 +37,23 @@ class Evaluation:
     def total_macs(self):
         return float(sum(self.macs_per_sample.values()))
 
+    @property
+    def total_snn_macs(self):
+        return float(sum((self.snn_macs_per_sample or {}).values()))
+
     def to_dict(self):
-        return dict(asdict(self), total_synops=self.total_synops, total_macs=self.total_macs)
+        return dict(asdict(self), total_synops=self.total_synops, total_macs=self.total_macs,
+                    total_snn_macs=self.total_snn_macs)
 
     def __str__(self):
         lines = [f"accuracy {100 * self.accuracy:.2f} % on {self.samples} samples, {self.steps} steps"]
         for step in sorted({1, 10, 25, 50, 100, 200, self.steps} & set(range(1, self.steps + 1))):
             lines.append(f"  accuracy at step {step:5d}: {100 * self.accuracy_curve[step - 1]:.2f} %")
-        lines.append(f"{'layer':20s} {'SynOps/sample':>15s} {'ANN MACs/sample':>16s}")
+        graded = self.snn_macs_per_sample or {}
+        lines.append(f"{'layer':20s} {'SynOps/sample':>15s} {'SNN MACs/sample':>16s} {'ANN MACs/sample':>16s}")
         for name, synops in self.synops_per_sample.items():
-            lines.append(f"{name:20s} {synops:15,.0f} {self.macs_per_sample[name]:16,.0f}")
+            lines.append(f"{name:20s} {synops:15,.0f} {graded.get(name, 0.0):16,.0f} "
+                         f"{self.macs_per_sample[name]:16,.0f}")
         lines.append(f"energy per sample: SNN {self.snn_energy_uj:.3f} uJ, ANN {self.ann_energy_uj:.3f} uJ")
         lines.append(f"({self.energy_assumption})")
         return "\n".join(lines)
@@ -98,6 +108,7 @@ def evaluate(conv, samples, labels, duration, batch_size=None, progress=True, cl
 def summarise(conv, outcome, predictions, y, duration):
     names = [proj.name for proj in conv.projections]
     synops = dict(zip(names, outcome.synaptic_events.mean(axis=0).tolist() if len(y) else [0.0] * len(names)))
+    graded = dict(zip(names, outcome.graded_events.mean(axis=0).tolist() if len(y) else [0.0] * len(names)))
     macs = {proj.name: float(proj.fan_out().sum()) if getattr(proj, "kind", "") in ("dense", "conv") else 0.0
             for proj in conv.projections}
     n = max(len(y), 1)
@@ -105,5 +116,6 @@ def summarise(conv, outcome, predictions, y, duration):
         accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
         steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
         synops_per_sample=synops, macs_per_sample=macs,
-        snn_energy_uj=sum(synops.values()) * PJ_PER_ACCUMULATE * 1e-6,
+        snn_energy_uj=(sum(synops.values()) * PJ_PER_ACCUMULATE + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
+        snn_macs_per_sample=graded,
         ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])

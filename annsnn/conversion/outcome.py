@@ -19,6 +19,9 @@ class Outcome:
     synaptic_events: np.ndarray   # (n, projections) events delivered
     spike_totals: np.ndarray      # (populations,) spikes over all n samples
     curve_parts: List[np.ndarray] = field(default_factory=list)
+    # (n, projections) multiply-accumulates of projections from graded (non-spiking) populations, such as
+    # analog input: every non-zero value is sent every step, weighted by a multiplication
+    graded_events: np.ndarray = None
 
     def __len__(self):
         return len(self.scores)
@@ -26,7 +29,7 @@ class Outcome:
     @classmethod
     def empty(cls, classes, projections, populations):
         return cls(0, np.zeros((0, classes)), np.zeros(0, dtype=np.int64), np.zeros((0, projections)),
-                   np.zeros(populations))
+                   np.zeros(populations), graded_events=np.zeros((0, projections)))
 
     @classmethod
     def concatenate(cls, parts):
@@ -43,7 +46,8 @@ class Outcome:
         return cls(parts[0].first_id, np.concatenate([p.scores for p in parts]),
                    np.concatenate([p.stop_steps for p in parts]),
                    np.concatenate([p.synaptic_events for p in parts]), totals,
-                   [curve for p in parts for curve in p.curve_parts])
+                   [curve for p in parts for curve in p.curve_parts],
+                   graded_events=np.concatenate([p.graded_events for p in parts]))
 
     def accuracy_curve(self, steps):
         """Expected correct answers per step summed over the batches, in their order."""
