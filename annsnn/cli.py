@@ -35,8 +35,9 @@ def _converter_options(args):
 
 def _describe(conv):
     o = conv.options
+    scales = " (one scale per channel)" if conv.channel_wise else ""
     return (f"{o['input_encoding']} input, {o['hidden_neuron']}, {o['read_out']} read-out, "
-            f"{o['normalization']} normalisation")
+            f"{o['normalization']} normalisation{scales}")
 
 
 def _calibration_samples(source, data, input_shape, count, needed=False):
@@ -200,6 +201,7 @@ def run_convert(args):
                     encoding=conv.options["input_encoding"], hidden_neuron=conv.options["hidden_neuron"],
                     read_out=conv.options["read_out"], k=args.k, normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
+                    channel_wise=conv.channel_wise, calibrate_potential=conv.calibrate_potential,
                     propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),
                     calibration=conv.calibration, duration=duration,
                     scale_factor=_scale_factor(args.scale_factor), seed=args.seed,

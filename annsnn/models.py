@@ -31,6 +31,16 @@ def _counting(neuron, name):
                   spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name)
 
 
+def with_spike_trace(neuron, tau=20.0):
+    """``neuron`` that also keeps ``mask``, a trace of its spikes: it decays with time constant ``tau``
+    (steps) and rises by 1/tau per spike, so it estimates the spike rate. ANNarchy's converter feeds
+    convolution and pooling layers this trace instead of the spikes."""
+    reset = f"{neuron.reset}; mask += 1.0/mask_tau" if neuron.reset else "mask += 1.0/mask_tau"
+    return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
+                  equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0", spike=neuron.spike,
+                  reset=reset, name=f"{neuron.name}_trace", output=neuron.output)
+
+
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
 IaF_ReadOut = _counting(IaF, "IaF_ReadOut")
 

@@ -84,36 +84,44 @@ class Network:
         if not isinstance(pop, Population) or pop.network is not self:
             raise NetworkError(f"{role} must be a population created by this network, got {pop!r}")
 
-    def connect(self, pre, post, target="exc", weights=1.0, name=None):
-        """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array."""
-        return self._add_projection(DenseProjection, pre, post, name, target, weights)
+    def connect(self, pre, post, target="exc", weights=1.0, name=None, source=None):
+        """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array.
 
-    def _add_projection(self, cls, pre, post, name, *args):
+        Every ``connect*`` takes ``source``: a variable of ``pre`` sent every step, weighted, instead of
+        its spikes (for example the spike trace of models.with_spike_trace)."""
+        return self._add_projection(DenseProjection, pre, post, name, target, weights, source=source)
+
+    def _add_projection(self, cls, pre, post, name, *args, source=None):
         self._own(pre, "pre")
         self._own(post, "post")
         name = self._unique_name(name, "projection_", self.projections)
         proj = cls(self, len(self.projections), pre, post, *args, name)
+        if source is not None:
+            proj.send_variable(source)
         self.projections.append(proj)
         self._module = None
         return proj
 
-    def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None):
+    def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None,
+                            source=None):
         """Shared-kernel convolution between (H, W, C) populations; ``kernel`` is (KH, KW, C_in, C_out)
         as Keras stores it. The post geometry must be the convolution's output shape."""
-        return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding)
+        return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding,
+                                    source=source)
 
     def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
-                        padding="valid", name=None, max_rule="winner"):
+                        padding="valid", name=None, max_rule="winner", source=None):
         """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
         (OH, OW, C), or (C,) for a global pooling window. ``max_rule`` says how max pooling treats spikes
         (see PoolingProjection)."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
-                                    padding, max_rule)
+                                    padding, max_rule, source=source)
 
-    def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None):
+    def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None, source=None):
         """Neuron j of ``pre`` drives the matching neuron of ``post`` (channels shifted by ``channel_offset``
         when ``post`` has more channels); the weight is compiled into the kernel."""
-        return self._add_projection(OneToOneProjection, pre, post, name, target, weight, channel_offset)
+        return self._add_projection(OneToOneProjection, pre, post, name, target, weight, channel_offset,
+                                    source=source)
 
     def monitor(self, population, variables, neurons=None, period=1, start=0, stop=None):
         """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed.

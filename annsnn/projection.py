@@ -25,6 +25,15 @@ class Projection:
             raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
         self.graded = pre.spec.output
 
+    def send_variable(self, variable):
+        """Send the pre population's ``variable`` every step, weighted, instead of its spikes (a trace of
+        the spikes, say)."""
+        if variable not in self.pre.spec.variables:
+            raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' (neuron "
+                               f"'{self.pre.neuron.name}') has no variable '{variable}' to send; it has: "
+                               f"{', '.join(self.pre.spec.variables) or 'none'}")
+        self.graded = variable
+
     def buffer_fields(self):
         """(field name, C type, array) of the projection's own buffers."""
         return []

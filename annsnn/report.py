@@ -12,6 +12,19 @@ from .conversion.normalization import format_factor
 DIAGNOSTIC_SAMPLES = 64
 
 
+def _factor_value(factor):
+    """A factor for report.json: a number, or the range of a per-channel one."""
+    if factor is None or np.ndim(factor) == 0:
+        return None if factor is None else float(factor)
+    return dict(min=float(np.min(factor)), max=float(np.max(factor)))
+
+
+def _factor_text(factor):
+    if isinstance(factor, dict):
+        return f"{factor['min']:.3g}..{factor['max']:.3g}"
+    return format_factor(factor)
+
+
 def layer_table(conv):
     """Per-layer rows: name, type, shape, parameters, normalisation factor, threshold."""
     rows = []
@@ -20,15 +33,14 @@ def layer_table(conv):
         vt = conv.thresholds.get(plan.name)
         params = 0 if plan.weights is None else int(plan.weights.size + (0 if plan.bias is None else plan.bias.size))
         rows.append(dict(layer=plan.name, type=plan.keras_class, shape=list(plan.shape), parameters=params,
-                         factor=None if factor is None else format_factor(factor), threshold=vt,
-                         folded=list(plan.folded)))
+                         factor=_factor_value(factor), threshold=vt, folded=list(plan.folded)))
     return rows
 
 
 def format_table(rows):
     header = ("layer", "type", "shape", "parameters", "factor", "threshold")
     cells = [header] + [(r["layer"], r["type"] + (" +BN" if r["folded"] else ""), str(tuple(r["shape"])),
-                         f"{r['parameters']:,}", "" if r["factor"] is None else r["factor"],
+                         f"{r['parameters']:,}", "" if r["factor"] is None else _factor_text(r["factor"]),
                          "" if r["threshold"] is None else f"{r['threshold']:.2f}") for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]

@@ -48,13 +48,14 @@ SETTINGS = {
                    initial_potential=0.5), True, "+ membranes start at half threshold"),
     "+same_step": (dict(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust",
                         initial_potential=0.5, propagation="same_step"), True, "+ events arrive in the same step"),
-    "+mp_readout": (dict(preset="annsnn", calibrate_bias=False, max_pool="winner"), True,
+    "+mp_readout": (dict(preset="annsnn", calibrate_bias=False, max_pool="winner", channel_wise=False), True,
                     "+ membrane-potential read-out"),
-    "+count_max": (dict(preset="annsnn", calibrate_bias=False), True, "+ max pooling by the running maximum count"),
-    "annsnn": (dict(preset="annsnn"), True, "+ bias calibration (the recommended preset)"),
-    "+channel": (dict(preset="annsnn", channel_wise=True), True,
-                 "+ channel-wise normalisation (one lambda per channel, Kim et al. 2020)"),
-    "+potential": (dict(preset="annsnn", channel_wise=True, calibrate_potential=True), True,
+    "+count_max": (dict(preset="annsnn", calibrate_bias=False, channel_wise=False), True,
+                   "+ max pooling by the running maximum count"),
+    "+bias_cal": (dict(preset="annsnn", channel_wise=False), True, "+ bias calibration (layer-wise lambdas)"),
+    "annsnn": (dict(preset="annsnn"), True,
+               "+ channel-wise normalisation, one lambda per channel (the recommended preset)"),
+    "+potential": (dict(preset="annsnn", calibrate_potential=True), True,
                    "+ potential calibration (the gap split into bias and start potential)"),
 }
 DEFAULT_SETTINGS = ("reference", "reference+cal", "annsnn")
@@ -87,6 +88,7 @@ def run_model(dataset, arch, settings, test_samples, steps, calibration, data):
             agreement_with_ann=float((np.asarray(result.predictions) == ann_pred).mean()),
             convert_seconds=round(convert_s, 2), simulate_seconds=round(simulate_s, 2),
             samples_per_s=round(len(x) / simulate_s, 1), synops_per_sample=result.total_synops,
+            snn_macs_per_sample=result.total_snn_macs,
             calibration={k: v for k, v in conv.calibration.items() if k != "scale_agreement"})
         print(f"  {dataset:13s} {arch:14s} {name:14s} " + " ".join(
             f"{100 * curve[t - 1]:6.2f}" for t in STEPS if t <= steps)

@@ -410,3 +410,28 @@ def test_potential_calibration_follows_the_ann_at_both_durations(biased_mlp):
     assert long_gap(both) <= long_gap(bias_only) * 1.05
     with pytest.raises(ConversionError, match="calibrate_potential needs normalization"):
         ANNtoSNNConverter(calibrate_potential=True)
+
+
+def test_preset_channel_scales_step_aside_for_model_normalisation(biased_mlp):
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(preset="annsnn", normalization="model", calibrate_bias=False, seed=2)
+    assert conv.channel_wise is False
+    conv.load_keras_model(model, show_info=False)
+    assert all(np.ndim(f) == 0 for f in conv.factors)
+    with pytest.raises(ConversionError, match="channel_wise=False"):
+        ANNtoSNNConverter(preset="annsnn", normalization="model", calibrate_bias=False, channel_wise=True)
+
+
+def test_hidden_neuron_with_a_shared_start_potential(biased_mlp):
+    """A user's neuron may keep v0 per population: the half-threshold start still applies; potential
+    calibration, which needs one start per channel, is refused up front."""
+    model, x, x_test, _ = biased_mlp
+    shared = annsnn.Neuron(parameters="vt = 1.0 : population\nv0 = 0.0 : population\nbias = 0.0",
+                           equations="dv/dt = g_exc + bias : init=v0", spike="v > vt", reset="v -= vt",
+                           name="SharedStart")
+    conv = ANNtoSNNConverter(preset="annsnn", hidden_neuron=shared, seed=2)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:100])
+    assert conv.populations[1].v0.shape == (conv.batch_size,) and conv.populations[1].v0[0] == 0.5
+    assert len(conv.predict(x_test[:10], 16, progress=False)) == 10
+    with pytest.raises(ConversionError, match="per-neuron 'v0'"):
+        ANNtoSNNConverter(preset="annsnn", hidden_neuron=shared, calibrate_potential=True)

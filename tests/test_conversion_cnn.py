@@ -64,6 +64,22 @@ def test_spiking_cnn_agrees_with_the_ann(trained_cnn, encoding):
     assert len(set(conv.projections[0].fan_out())) > 1 and conv.synaptic_events[:, 0].sum() > 0
 
 
+def test_conv_trace_feeds_convolution_and_pooling_the_spike_trace(trained_cnn):
+    """conv_trace=True (ANNarchy's converter): populations read by a convolution or pooling keep a spike
+    trace and those projections send it every step; the Dense read-out still receives spikes."""
+    model, x, y = trained_cnn
+    conv = ANNtoSNNConverter(input_encoding="IB", conv_trace=True, seed=1)
+    net = conv.load_keras_model(model, show_info=False, scale_factor=6.0)
+    assert [p.graded for p in net.projections] == ["mask"] * 4 + [None]
+    # the last pooling layer feeds the Dense layer: no trace needed there
+    assert [p.neuron.name for p in net.populations[:5]] == ["IB_trace"] + ["IaF_trace"] * 3 + ["IaF"]
+    predictions = np.array(conv.predict(x, duration_per_sample=200, progress=False))
+    assert (predictions == y).mean() >= 0.9
+    result = conv.evaluate(x[:8], y[:8], 50, progress=False)
+    assert result.synops_per_sample[net.projections[0].name] == 0  # traces are sent, not events
+    assert result.snn_macs_per_sample[net.projections[0].name] > 0
+
+
 @pytest.mark.parametrize("layer, fragment", [
     (lambda: L.Conv2D(2, 3, dilation_rate=2, use_bias=False), "dilation_rate"),
     (lambda: L.Conv2D(2, 3, use_bias=False, activation="sigmoid"), "activation 'sigmoid'"),

@@ -169,3 +169,35 @@ def test_max_pooling_rules_by_hand(rule, expected):
     assert monitor.get("v")[:, 0, 0].tolist() == expected
     with pytest.raises(annsnn.NetworkError, match="max_rule"):
         net.connect_pooling(pre, post, "max", 2, max_rule="loudest")
+
+
+def test_projections_can_send_a_spike_trace_instead_of_spikes():
+    """models.with_spike_trace keeps mask: x 1/tau decay per step, + 1/tau per spike (by hand from the
+    raster); convolution and max pooling from source="mask" receive that trace (ANNarchy's converter)."""
+    tau = 5.0
+    net = annsnn.Network(batch_size=2, seed=6)
+    pre = net.create((4, 4, 2), models.with_spike_trace(models.Poisson, tau=tau), name="pre")
+    pre.rates = 400.0
+    spikes, masks = net.monitor(pre, ["spike"]), net.monitor(pre, ["mask"])
+    kernel = np.random.default_rng(6).normal(0, 1, (3, 3, 2, 3)).astype(np.float32)
+    conv_post = net.create((4, 4, 3), PROBE, name="conv_post")
+    pool_post = net.create((2, 2, 2), PROBE, name="pool_post")
+    net.connect_convolution(pre, conv_post, kernel, source="mask")
+    net.connect_pooling(pre, pool_post, "max", 2, source="mask")
+    conv_probe, pool_probe = net.monitor(conv_post, ["x"]), net.monitor(pool_post, ["x"])
+    net.simulate(12)
+    raster = spikes.spike_raster().astype(np.float64).reshape(12, 2, 4, 4, 2)
+    mask, expected = np.zeros((2, 4, 4, 2)), []
+    for step in range(12):
+        mask = mask - mask / tau + raster[step] / tau
+        expected.append(mask.copy())
+    np.testing.assert_allclose(masks.get("mask").reshape(12, 2, 4, 4, 2), expected, rtol=1e-4, atol=1e-6)
+    layer = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)
+    layer.build((None, 4, 4, 2))
+    layer.set_weights([kernel])
+    for step in range(1, 12):  # a step's delivery carries the trace at the end of the step before
+        close(conv_probe.get("x")[step].reshape(2, 4, 4, 3), np.asarray(layer(expected[step - 1].astype(np.float32))))
+        close(pool_probe.get("x")[step].reshape(2, 2, 2, 2),
+              expected[step - 1].reshape(2, 2, 2, 2, 2, 2).max(axis=(2, 4)))
+    with pytest.raises(NetworkError, match="no variable 'trace'"):
+        net.connect_convolution(pre, conv_post, kernel, source="trace")

@@ -138,7 +138,11 @@ def calibrate_biases(conv, x, activations, duration, bias=True, potential=False)
     for population in conv.populations[1:]:
         plan, activation = plans[population.name]
         if (not population.spec.spiking or plan.kind not in ("dense", "conv", "add")
-                or "bias" not in population.attributes() or (potential and "v0" not in population.attributes())):
+                or "bias" not in population.attributes()):
+            continue
+        # the start potential needs one per neuron; a layer without one gets the bias correction alone
+        charged = potential and "v0" in population.attributes() and population.v0.ndim == 2
+        if not bias and not charged:
             continue
         channels = plan.shape[-1]
         vt = population.vt[0] if "vt" in population.attributes() else 1.0
@@ -151,10 +155,10 @@ def calibrate_biases(conv, x, activations, duration, bias=True, potential=False)
             return target - _per_channel_mean(conv.layer_rates(x, steps, population) * vt, channels)
 
         short_gap = gap(duration)
-        if bias and potential:
+        if bias and charged:
             charge = (short_gap - gap(long)) / (1.0 / duration - 1.0 / long)
             steady = short_gap - charge / duration
-        elif potential:
+        elif charged:
             charge, steady = short_gap * duration, None
         else:
             charge, steady = None, short_gap

@@ -52,7 +52,7 @@ class ANNtoSNNConverter:
     def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
                  calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
-                 calibrate_potential=DEFAULT, preset="reference", **unknown):
+                 calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets)."""
         if unknown:
@@ -60,11 +60,14 @@ class ANNtoSNNConverter:
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                      normalization=normalization, percentile=percentile, initial_potential=initial_potential,
                      calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
-                     channel_wise=channel_wise, calibrate_potential=calibrate_potential)
+                     channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
-         calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential) = (
+         calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace) = (
             chosen[name] for name in PRESET_FIELDS)
+        if given["channel_wise"] is DEFAULT and normalization not in ("data", "robust"):
+            # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
+            channel_wise = False
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
@@ -72,7 +75,8 @@ class ANNtoSNNConverter:
                             max_f=max_f, k=k, normalization=normalization, percentile=percentile, seed=seed,
                             num_threads=num_threads, initial_potential=initial_potential,
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
-                            channel_wise=channel_wise, calibrate_potential=calibrate_potential, preset=preset)
+                            channel_wise=channel_wise, calibrate_potential=calibrate_potential,
+                            conv_trace=conv_trace, preset=preset)
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -92,13 +96,16 @@ class ANNtoSNNConverter:
         if self.calibrate_potential and normalization not in ("data", "robust"):
             raise ConversionError(f"calibrate_potential needs normalization 'data' or 'robust', got {normalization!r} "
                                   "(their per-layer scales say what rate each activation should give)")
-        if self.calibrate_potential and "v0" not in self.hidden_model.spec.attribute_names():
-            raise ConversionError(f"calibrate_potential needs a 'v0' parameter in hidden neuron "
-                                  f"'{self.hidden_model.name}' (declare its membrane with init=v0)")
+        if self.calibrate_potential and "v0" not in [p.name for p in self.hidden_model.spec.neuron_parameters]:
+            raise ConversionError(f"calibrate_potential needs a per-neuron 'v0' parameter in hidden neuron "
+                                  f"'{self.hidden_model.name}' (declare 'v0 = 0.0' without ': population' and "
+                                  "the membrane with init=v0): each channel starts at its own potential")
         self.channel_wise = bool(channel_wise)
+        self.conv_trace = bool(conv_trace)
         if self.channel_wise and normalization not in ("data", "robust"):
             raise ConversionError(f"channel_wise needs normalization 'data' or 'robust', got {normalization!r} "
-                                  "(its per-channel scales come from calibration activations)")
+                                  "(its per-channel scales come from calibration activations); pass "
+                                  "channel_wise=False to use it")
         if propagation not in PROPAGATIONS:
             raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
         self.propagation = propagation
@@ -257,6 +264,8 @@ class ANNtoSNNConverter:
                 continue  # projects straight into the Add that reads it
             last = index == len(plans) - 1
             neuron = self.input_model if plan.kind == "input" else self.read_out.neuron if last else self.hidden_model
+            if self.conv_trace and any(p.kind in ("conv", "pool") and plan.name in p.inputs for p in plans):
+                neuron = models.with_spike_trace(neuron)  # what its convolution or pooling reader receives
             pop = net.create(plan.shape, neuron, name=plan.name)
             pops[plan.name] = pop
             if plan.kind != "input":
@@ -265,7 +274,8 @@ class ANNtoSNNConverter:
                 if "v0" in pop.attributes() and "vt" in pop.attributes():
                     # QCFS's shift of 1/2 is a membrane that starts at half threshold
                     start = 0.5 if plan.activation == "qcfs" else self.initial_potential
-                    pop.v0 = start * (pop.vt[:, None] if pop.vt.ndim == 1 else pop.vt)  # (B,) shared vt
+                    vt = pop.vt[:, None] if pop.vt.ndim == 1 and pop.v0.ndim == 2 else pop.vt  # (B,) vt, (B, N) v0
+                    pop.v0 = start * vt
                 if plan.kind in ("add", "concat"):
                     self._connect_merge(net, pops, pop, plan, by_name, factor)
                 else:
@@ -331,11 +341,12 @@ class ANNtoSNNConverter:
         name = f"{plan.name}_proj"
         if plan.kind == "dense":
             return net.connect(pre, post, "exc", plan.weights * factor, name=name)
+        source = "mask" if self.conv_trace and "mask" in pre.spec.variables else None
         if plan.kind == "conv":
             return net.connect_convolution(pre, post, plan.weights * factor, stride=plan.stride,
-                                           padding=plan.padding, name=name)
+                                           padding=plan.padding, name=name, source=source)
         return net.connect_pooling(pre, post, plan.operation, plan.pool_size, stride=plan.stride,
-                                   padding=plan.padding, name=name, max_rule=self.max_pool)
+                                   padding=plan.padding, name=name, max_rule=self.max_pool, source=source)
 
     def get_annarchy_network(self):
         """Compatibility alias: the annsnn Network."""
@@ -454,11 +465,11 @@ class ANNtoSNNConverter:
             stopped = outcome.stop_steps[start:start + items]
             steps_run = np.where(stopped > 0, stopped, duration)
             for k, (proj, fan_out) in enumerate(zip(self.projections, fan_outs)):
-                if proj.pre.spec.spiking:
+                if not proj.graded:
                     outcome.synaptic_events[start:start + items, k] = (
                         spikes[proj.pre.index] * uniform[k] if uniform[k] is not None
                         else proj.pre.spike_counts[:items] @ fan_out)
-                else:  # graded: the value at the end stands for every step (exact for analog input)
+                elif proj.kind in ("dense", "conv"):  # graded: the value at the end stands for every step
                     sending = proj.pre.get(proj.graded)[:items] != 0
                     outcome.graded_events[start:start + items, k] = (sending @ fan_out) * steps_run
             outcome.spike_totals += [float(spikes[p.index].sum()) if p.spec.spiking else 0.0

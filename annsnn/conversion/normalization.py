@@ -67,7 +67,11 @@ def model_based_factors(weight_list, scale_factor=None):
 def expand_lambda(value, features):
     """A lambda (one number, or one per channel with channels innermost) as one value per feature."""
     value = np.asarray(value, dtype=np.float64)
-    return np.full(features, float(value)) if value.ndim == 0 else np.tile(value, features // value.size)
+    if value.ndim == 0:
+        return np.full(features, float(value))
+    if features % value.size:
+        raise ConversionError(f"{value.size} per-channel scales do not tile {features} features")
+    return np.tile(value, features // value.size)
 
 
 def weight_factor(weights, source, target):

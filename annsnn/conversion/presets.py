@@ -9,7 +9,12 @@
   the output layer's integrated potential as the read-out (no quantisation of the last layer), and
   events delivered within the step they occur (a deep network answers from its first step instead of
   one step later per layer), and max pooling that passes the window's largest running spike count
-  exactly instead of the current leader's spikes.
+  exactly instead of the current leader's spikes, and one normalisation scale per channel of every
+  hidden layer (Kim et al., AAAI 2020), which lets weakly active channels of BatchNorm and residual
+  networks fire at usable rates.
+
+The preset's channel-wise scales refine its data normalisation: with another normalisation passed next
+to it they do not apply (passing ``channel_wise=True`` with one is an error).
 
 Options passed explicitly next to a preset override it (ANNtoSNNConverter's signature marks the
 preset-controlled options with DEFAULT).
@@ -30,14 +35,15 @@ DEFAULT = _Default()
 #: The converter options a preset sets: the reference converter's defaults.
 REFERENCE = dict(input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", normalization="model",
                  percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step",
-                 max_pool="winner", channel_wise=False, calibrate_potential=False)
+                 max_pool="winner", channel_wise=False, calibrate_potential=False,
+                 conv_trace=False)
 PRESET_FIELDS = tuple(REFERENCE)
 
 PRESETS = {
     "reference": dict(REFERENCE),
     "annsnn": dict(REFERENCE, input_encoding="constant", hidden_neuron="IF_subtract",
                    read_out="membrane_potential", normalization="robust", percentile=99.9, initial_potential=0.5,
-                   calibrate_bias=True, propagation="same_step", max_pool="count"),
+                   calibrate_bias=True, propagation="same_step", max_pool="count", channel_wise=True),
 }
 
 
