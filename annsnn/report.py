@@ -19,12 +19,6 @@ def _factor_value(factor):
     return dict(min=float(np.min(factor)), max=float(np.max(factor)))
 
 
-def _factor_text(factor):
-    if isinstance(factor, dict):
-        return f"{factor['min']:.3g}..{factor['max']:.3g}"
-    return format_factor(factor)
-
-
 def layer_table(conv):
     """Per-layer rows: name, type, shape, parameters, normalisation factor, threshold."""
     rows = []
@@ -40,7 +34,7 @@ def layer_table(conv):
 def format_table(rows):
     header = ("layer", "type", "shape", "parameters", "factor", "threshold")
     cells = [header] + [(r["layer"], r["type"] + (" +BN" if r["folded"] else ""), str(tuple(r["shape"])),
-                         f"{r['parameters']:,}", "" if r["factor"] is None else _factor_text(r["factor"]),
+                         f"{r['parameters']:,}", "" if r["factor"] is None else format_factor(r["factor"]),
                          "" if r["threshold"] is None else f"{r['threshold']:.2f}") for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]

@@ -29,6 +29,7 @@ UNSCALED_ENCODINGS = ("constant",)
 DEFAULT_BATCH = 256
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
 NORMALIZATIONS = ("model", "data", "robust", None)
+DATA_NORMALIZATIONS = ("data", "robust")  # the ones whose scales come from calibration activations
 
 
 def _neuron_option(value, table, what):
@@ -65,7 +66,7 @@ class ANNtoSNNConverter:
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
          calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace) = (
             chosen[name] for name in PRESET_FIELDS)
-        if given["channel_wise"] is DEFAULT and normalization not in ("data", "robust"):
+        if given["channel_wise"] is DEFAULT and normalization not in DATA_NORMALIZATIONS:
             # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
             channel_wise = False
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
@@ -88,24 +89,17 @@ class ANNtoSNNConverter:
         if not 0.0 <= float(initial_potential) < 1.0:
             raise ConversionError(f"initial_potential is a fraction of the threshold in [0, 1), got {initial_potential}")
         self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
-        if self.calibrate_bias and normalization not in ("data", "robust"):
-            raise ConversionError(f"calibrate_bias needs normalization 'data' or 'robust', got {normalization!r} "
-                                  "(their per-layer scales say what rate each activation should give); pass "
-                                  "calibrate_bias=False to use it")
-        self.calibrate_potential = bool(calibrate_potential)
-        if self.calibrate_potential and normalization not in ("data", "robust"):
-            raise ConversionError(f"calibrate_potential needs normalization 'data' or 'robust', got {normalization!r} "
-                                  "(their per-layer scales say what rate each activation should give)")
+        self.calibrate_potential, self.channel_wise = bool(calibrate_potential), bool(channel_wise)
+        self.conv_trace = bool(conv_trace)
+        for option in ("calibrate_bias", "calibrate_potential", "channel_wise"):
+            if getattr(self, option) and normalization not in DATA_NORMALIZATIONS:
+                raise ConversionError(f"{option} needs normalization 'data' or 'robust', got {normalization!r} "
+                                      "(their scales, taken from calibration activations, say what rate each "
+                                      f"activation should give); pass {option}=False to use it")
         if self.calibrate_potential and "v0" not in [p.name for p in self.hidden_model.spec.neuron_parameters]:
             raise ConversionError(f"calibrate_potential needs a per-neuron 'v0' parameter in hidden neuron "
                                   f"'{self.hidden_model.name}' (declare 'v0 = 0.0' without ': population' and "
                                   "the membrane with init=v0): each channel starts at its own potential")
-        self.channel_wise = bool(channel_wise)
-        self.conv_trace = bool(conv_trace)
-        if self.channel_wise and normalization not in ("data", "robust"):
-            raise ConversionError(f"channel_wise needs normalization 'data' or 'robust', got {normalization!r} "
-                                  "(its per-channel scales come from calibration activations); pass "
-                                  "channel_wise=False to use it")
         if propagation not in PROPAGATIONS:
             raise ConversionError(f"propagation must be one of {', '.join(map(repr, PROPAGATIONS))}, got {propagation!r}")
         self.propagation = propagation
@@ -223,7 +217,7 @@ class ANNtoSNNConverter:
 
     def _normalise(self, plans, scale_factor, activations):
         layers = plans[1:]
-        if self.normalization in ("data", "robust"):
+        if self.normalization in DATA_NORMALIZATIONS:
             if activations is None:
                 raise ConversionError(f"normalization '{self.normalization}' needs calibration_data: pass "
                                       "load_keras_model(..., calibration_data=X_train[:1000])")

@@ -83,10 +83,12 @@ def weight_factor(weights, source, target):
 
 
 def format_factor(factor):
-    """A factor for tables: the number, or the range of a per-channel one."""
+    """A factor for tables: the number, or the range of a per-channel one ({"min", "max"} as well)."""
+    if isinstance(factor, dict):
+        return f"{factor['min']:.3g}..{factor['max']:.3g}"
     if np.ndim(factor) == 0:
         return f"{float(factor):.4f}"
-    return f"{float(np.min(factor)):.3g}..{float(np.max(factor)):.3g}"
+    return format_factor(dict(min=float(np.min(factor)), max=float(np.max(factor))))
 
 
 def data_based_factors(plans, activations, percentile=None, channel_wise=False):
