@@ -28,7 +28,7 @@ IaF = Neuron(
 def _counting(neuron, name):
     """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
-                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name)
+                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name, active=neuron.active)
 
 
 def with_spike_trace(neuron, tau=20.0):
@@ -38,7 +38,7 @@ def with_spike_trace(neuron, tau=20.0):
     reset = f"{neuron.reset}; mask += 1.0/mask_tau" if neuron.reset else "mask += 1.0/mask_tau"
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
                   equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0", spike=neuron.spike,
-                  reset=reset, name=f"{neuron.name}_trace", output=neuron.output)
+                  reset=reset, name=f"{neuron.name}_trace", output=neuron.output, active=neuron.active)
 
 
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
@@ -120,5 +120,62 @@ Constant = Neuron(
     name="Constant",
 )
 
+# Time-to-first-spike coding (Stanojevic et al., Neural Networks 2023, "An exact mapping from ReLU
+# networks to spiking neural networks"). Layer l owns the spiking window [t_open, t_close) and
+# fires at most once in it: the earlier, the larger its activation. Before t_open it integrates a
+# ramp, each input spike adding its weight to the slope, so that at t_open the membrane holds the
+# weighted sum of the inputs' activations times the window; from t_open on it rises at slope 1 and
+# crosses vt = window after (1 - activation) * window (see annsnn.conversion.ttfs).
+
+#: TTFS input: pixel ``rates`` in [0, 1] spikes once at (1 - rates) * window, rounded to the grid.
+TTFS_Input = Neuron(
+    parameters="""
+        rates = 0.0
+        vt = 1.0 : population
+        t_close = 0.0 : population
+    """,
+    equations="ts = ts : init=-1.0",
+    spike="rates * vt + t + 0.5 * dt >= vt and ts < 0.0",
+    reset="ts = t",
+    active="t < t_close",
+    name="TTFS_Input",
+)
+
+#: TTFS hidden or output neuron; it is updated only from ``t_begin`` (its earliest input window
+#: opens) until its own window closes. ``slope`` sums the weights of the inputs that have spiked
+#: (g_exc), ``g_jump`` moves the membrane at once (it cancels the longer ramp of inputs from an
+#: earlier window, residual connections); ``ts`` is the time of its one spike (-1: none yet).
+TTFS = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        t_begin = 0.0 : population
+        t_open = 0.0 : population
+        t_close = 0.0 : population
+        v0 = 0.0
+    """,
+    equations="""
+        slope = slope + g_exc : init=0.0
+        v = v + dt * (slope if t < t_open else 1.0) + g_jump : init=v0
+        ts = ts : init=-1.0
+    """,
+    spike="v >= vt and t > t_open and ts < 0.0",
+    reset="ts = t",
+    active="t > t_begin and t < t_close",
+    name="TTFS",
+)
+
+#: TTFS max pooling: the earliest spike of the pooling window wins, passed on in the same step.
+TTFS_Relay = Neuron(
+    parameters="""
+        t_begin = 0.0 : population
+        t_close = 0.0 : population
+    """,
+    equations="ts = ts : init=-1.0",
+    spike="g_exc > 0.0 and ts < 0.0",
+    reset="ts = t",
+    active="t > t_begin and t < t_close",
+    name="TTFS_Relay",
+)
+
 BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut,
-                                           Poisson, IB, PSO, Constant)}
+                                           Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay)}

@@ -11,12 +11,15 @@ class Neuron:
     Neuron('LIF')
 
     ``output`` names a variable sent to projections as a graded value every
-    step instead of spikes (analog input layers). Raises
+    step instead of spikes (analog input layers). ``active`` is a condition on ``: population``
+    parameters, ``t`` and ``dt``: on steps where it is false the population is not updated at all
+    (no integration, no spikes, inputs kept for the next active step), which saves the work of
+    layers that only act in a window of time. Raises
     :class:`annsnn.EquationError` naming the line at fault.
     """
 
     def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
-                 description=None):
+                 description=None, active=None):
         self.name = name or "neuron"
         self.parameters = parameters
         self.equations = equations
@@ -24,14 +27,16 @@ class Neuron:
         self.reset = reset
         self.output = output
         self.description = description
-        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output)
+        self.active = active
+        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output, active)
 
     @property
     def spiking(self):
         return self.spec.spiking
 
     def _text(self):
-        return (self.parameters, self.equations, self.spike, self.reset, self.name, self.output, self.description)
+        return (self.parameters, self.equations, self.spike, self.reset, self.name, self.output, self.description,
+                self.active)
 
     def __eq__(self, other):
         return isinstance(other, Neuron) and self._text() == other._text()

@@ -48,6 +48,7 @@ class NeuronKernel:
     stop_conditions: List[StopCondition] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
     dedupe: bool = False            # identical neurons may share one update (see begin_/end_ in the template)
+    active: str = ""                # condition for updating at all this step ("": every step)
 
 
 class _Hoister:
@@ -142,11 +143,12 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=Fals
         condition, mode = parse_stop_condition(text, spec)
         compiled_stops.append(StopCondition(index, text, printer.doprint(hoist(condition)), mode))
 
+    active = printer.doprint(spec.active) if spec.active is not None else ""
     hoisted = [(s.name, printer.doprint(e)) for s, e in hoist.hoisted]
     return NeuronKernel(pop_id=pop_id, prefix=prefix, size=size, shared=shared, per_neuron=per_neuron,
                         stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
                         reset=reset, uses_random=spec.random_sites > 0,
-                        stop_conditions=compiled_stops,
+                        stop_conditions=compiled_stops, active=active,
                         checked=list(spec.variables),
                         dedupe=bool(spike) and spec.random_sites == 0 and independent
                         and not compiled_stops)

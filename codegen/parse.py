@@ -87,9 +87,9 @@ def _constant(text, what):
 
 
 class _Parser:
-    def __init__(self, name, parameters, equations, spike, reset, output):
+    def __init__(self, name, parameters, equations, spike, reset, output, active=None):
         self.name = name
-        self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset)
+        self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset, active=active)
         self.output = output
         self.table = SymbolTable.with_builtins()
 
@@ -112,9 +112,10 @@ class _Parser:
         if self.output is not None and self.output not in [e.name for e in equations] + [p.name for p in parameters]:
             raise EquationError(f"output '{self.output}' is not a parameter or variable of the model",
                                 model=self.name, section="output", symbol=self.output)
+        active = self.parse_active(parameters)
         return NeuronSpec(name=self.name, parameters=parameters, equations=equations, spike=spike,
                           reset=reset, inputs=tuple(dict.fromkeys(self.table.inputs)),
-                          random_sites=self.table.random_sites, output=self.output)
+                          random_sites=self.table.random_sites, output=self.output, active=active)
 
     def _check_new_name(self, name, seen, section, line, text):
         try:
@@ -207,6 +208,25 @@ class _Parser:
         except EquationError as exc:
             raise self.located(exc, "spike", statements[0][0], joined) from None
 
+    def parse_active(self, parameters):
+        """The ``active`` condition: the population updates only on steps where it holds. It may use
+        ``: population`` parameters, t and dt, so that it is decided once per step for all neurons."""
+        text = self.sources["active"]
+        if text is None or not text.strip():
+            return None
+        table = SymbolTable.with_builtins(allow_inputs=False, allow_random=False)
+        for parameter in parameters:
+            if parameter.shared:
+                table.add(parameter.name)
+        try:
+            return parse_expression(text, table, boolean=True)
+        except EquationError as exc:
+            if exc.symbol and exc.symbol in self.seen:
+                exc = EquationError(f"'{exc.symbol}' is per neuron; the active condition may use only "
+                                    "': population' parameters, t and dt (it holds for all neurons at once)",
+                                    symbol=exc.symbol)
+            raise self.located(exc, "active", 1, text.strip()) from None
+
     def parse_reset(self, parameters, equations):
         writable = {e.name for e in equations} | {p.name for p in parameters if not p.shared}
         shared = {p.name for p in parameters if p.shared}
@@ -227,11 +247,11 @@ class _Parser:
         return tuple(statements)
 
 
-def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None):
+def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None, active=None):
     """Parse a neuron description into a :class:`NeuronSpec` (raises :class:`EquationError`)."""
     if not isinstance(name, str) or not name.strip():
         raise EquationError("a neuron needs a non-empty name")
-    return _Parser(name, parameters, equations, spike, reset, output).run()
+    return _Parser(name, parameters, equations, spike, reset, output, active).run()
 
 
 def free_names(expr):

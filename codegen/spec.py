@@ -46,6 +46,7 @@ class NeuronSpec:
     inputs: Tuple[str, ...]       # synaptic input variables, e.g. ("g_exc",)
     random_sites: int             # number of Uniform/Normal call sites
     output: Optional[str]         # variable sent as a graded value instead of spikes
+    active: Optional[sympy.Basic] = None  # condition on shared parameters, t and dt: the steps it updates
 
     @property
     def neuron_parameters(self):

@@ -21,6 +21,7 @@ from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
+from .ttfs import DEFAULT_WINDOW, TTFS_READ_OUTS, build_ttfs_network, check_window, make_ttfs_readout
 
 ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, "PSO": models.PSO,
              "constant": models.Constant}
@@ -30,6 +31,10 @@ DEFAULT_BATCH = 256
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
 NORMALIZATIONS = ("model", "data", "robust", None)
 DATA_NORMALIZATIONS = ("data", "robust")  # the ones whose scales come from calibration activations
+CODINGS = ("rate", "ttfs")
+#: Options that shape rate coding only; with coding="ttfs" passing one is an error.
+RATE_ONLY = ("input_encoding", "hidden_neuron", "initial_potential", "calibrate_bias", "propagation", "max_pool",
+             "calibrate_potential", "conv_trace")
 
 
 def _neuron_option(value, table, what):
@@ -53,16 +58,25 @@ class ANNtoSNNConverter:
     def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
                  calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
-                 calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", **unknown):
+                 calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", coding="rate",
+                 ttfs_window=DEFAULT_WINDOW, **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
-        defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets)."""
+        defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets).
+
+        ``coding="ttfs"`` maps the network onto neurons that fire at most once, ``ttfs_window`` steps
+        per layer (see annsnn.conversion.ttfs); the rate-coding options do not apply to it."""
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                      normalization=normalization, percentile=percentile, initial_potential=initial_potential,
                      calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
                      channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
+        if coding not in CODINGS:
+            raise ConversionError(f"unknown coding {coding!r}; choose one of {', '.join(map(repr, CODINGS))}")
+        self.coding, self.ttfs_window = coding, check_window(ttfs_window)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
+        if coding == "ttfs":
+            chosen.update(ttfs_options(given, chosen))
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
          calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace) = (
             chosen[name] for name in PRESET_FIELDS)
@@ -77,7 +91,10 @@ class ANNtoSNNConverter:
                             num_threads=num_threads, initial_potential=initial_potential,
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
                             channel_wise=channel_wise, calibrate_potential=calibrate_potential,
-                            conv_trace=conv_trace, preset=preset)
+                            conv_trace=conv_trace, preset=preset, coding=coding, ttfs_window=self.ttfs_window)
+        if coding == "ttfs":  # a rebuild (recipe, worker) must not pass them back as if chosen
+            for name in RATE_ONLY:
+                del self.options[name]
         self.input_model = _neuron_option(input_encoding, ENCODINGS, "input_encoding")
         self.hidden_model = _neuron_option(hidden_neuron, HIDDEN, "hidden_neuron")
         if normalization not in NORMALIZATIONS:
@@ -114,11 +131,13 @@ class ANNtoSNNConverter:
             if needs not in model.spec.attribute_names():
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
-        self.read_out = make_readout(read_out, k, subtract=self.hidden_model == models.IF_subtract)
+        self.read_out = (make_ttfs_readout(read_out) if coding == "ttfs"
+                         else make_readout(read_out, k, subtract=self.hidden_model == models.IF_subtract))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)
         self.input_scale = 1.0 if input_encoding in UNSCALED_ENCODINGS else self.max_f
+        self.schedule = None  # TTFS: when each layer integrates and fires (set by _build)
         self.seed = seed
         self.num_threads = num_threads
         self.plans = self.factors = None
@@ -165,7 +184,7 @@ class ANNtoSNNConverter:
             activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
         # biases act every step, weights per input spike: biases are scaled by the encoding's spike rate
         self.bias_gain = (encoding_gain(self.input_model, self.input_scale, self.seed)
-                          if any(plan.bias is not None for plan in plans) else 1.0)
+                          if self.coding == "rate" and any(plan.bias is not None for plan in plans) else 1.0)
         self.calibration["encoding_gain"] = self.bias_gain
         self._normalise(plans, scale_factor, activations)
         if self.normalization == "model" and x is not None and scale_factor is None:
@@ -247,6 +266,13 @@ class ANNtoSNNConverter:
             self.lambdas = {}
 
     def _build(self, plans, batch_size):
+        if self.coding == "ttfs":
+            built = build_ttfs_network(plans, self.factors, self.bias_factors, self.lambdas, self.ttfs_window,
+                                       batch_size, self.seed, self.num_threads, self.read_out)
+            self.populations, self.projections = built.populations, built.projections
+            self.thresholds, self.schedule = built.thresholds, built.schedule
+            self.input_scale = 1.0 / float(self.lambdas[plans[0].name])  # values as fractions of lambda
+            return built.network
         net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted",
                       propagation=self.propagation)
         self.populations, self.projections, self.thresholds = [], [], {}
@@ -394,6 +420,21 @@ class ANNtoSNNConverter:
         return evaluate(self, samples, labels, duration_per_sample, batch_size=batch_size, progress=progress,
                         client=client, chunk_size=chunk_size)
 
+    def steps_for(self, duration):
+        """The steps to simulate for ``duration_per_sample``. A TTFS network is decided when its output
+        window opens (membrane read-out) or closes: ``None`` or any longer duration simulates exactly
+        that many steps, a shorter one is an error."""
+        if self.coding != "ttfs":
+            return check_duration(duration)
+        if self.schedule is None:
+            raise ConversionError("no model loaded: call load_keras_model() first")
+        needed = self.schedule.duration(self.read_out.mode)
+        if duration is not None and check_duration(duration) < needed:
+            raise InputError(f"coding='ttfs' with {len(set(self.schedule.windows.values()))} windows of "
+                             f"{self.ttfs_window} steps decides after {needed} steps; duration_per_sample="
+                             f"{duration} is too short (pass None or at least {needed})")
+        return needed
+
     def ensure_batch_size(self, batch_size):
         """Rebuild the network for another batch size (same code, so the build is a cache hit)."""
         if batch_size is not None and int(batch_size) != self.network.batch_size:
@@ -413,7 +454,7 @@ class ANNtoSNNConverter:
         ``client`` (a ``dask.distributed.Client``) splits the samples into chunks of ``chunk_size``
         (a multiple of the batch size) simulated on its workers; results are identical to a local run.
         """
-        outcome = self.run(self._prepare(samples), None, check_duration(duration_per_sample), batch_size=batch_size,
+        outcome = self.run(self._prepare(samples), None, self.steps_for(duration_per_sample), batch_size=batch_size,
                            client=client, chunk_size=chunk_size, progress=progress, on_chunk=on_chunk)
         return self.conclude(outcome, multiple)
 
@@ -502,6 +543,24 @@ class ANNtoSNNConverter:
         self.synaptic_events, self.spike_totals = outcome.synaptic_events, outcome.spike_totals
         ids = range(outcome.first_id, outcome.first_id + len(outcome))
         return decide(outcome.scores, ids, self.seed, multiple) if len(outcome) else []
+
+
+def ttfs_options(given, chosen):
+    """The preset's options adapted to coding="ttfs": a data normalisation (maximum activations, unless
+    "robust" is asked for) and a TTFS read-out; rate-coding options passed explicitly are errors."""
+    passed = [name for name in RATE_ONLY if given[name] is not DEFAULT]
+    if passed:
+        raise ConversionError(f"option(s) {', '.join(passed)} apply to rate coding only, not to coding='ttfs'")
+    options = dict(input_encoding=models.TTFS_Input, hidden_neuron=models.TTFS, initial_potential=0.0,
+                   calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False)
+    if given["normalization"] is DEFAULT:
+        options["normalization"] = chosen["normalization"] if chosen["normalization"] in DATA_NORMALIZATIONS else "data"
+    elif given["normalization"] not in DATA_NORMALIZATIONS:
+        raise ConversionError(f"coding='ttfs' needs normalization 'data' or 'robust' (its windows come from "
+                              f"calibration activations), got {given['normalization']!r}")
+    if given["read_out"] is DEFAULT:
+        options["read_out"] = TTFS_READ_OUTS[0]
+    return options
 
 
 def check_duration(duration):

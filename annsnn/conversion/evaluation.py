@@ -28,6 +28,10 @@ class Evaluation:
     energy_assumption: str = ENERGY_ASSUMPTION
     # multiply-accumulates per projection from graded populations (analog input), mean per sample
     snn_macs_per_sample: Dict[str, float] = None
+    # steps until the decision, mean over samples: where an early-stopping read-out stopped, else all steps
+    mean_decision_steps: float = None
+    # spikes per neuron per sample over the spiking populations after the input
+    spikes_per_neuron: float = None
 
     @property
     def total_synops(self):
@@ -54,6 +58,8 @@ class Evaluation:
         for name, synops in self.synops_per_sample.items():
             lines.append(f"{name:20s} {synops:15,.0f} {graded.get(name, 0.0):16,.0f} "
                          f"{self.macs_per_sample[name]:16,.0f}")
+        lines.append(f"decision after {self.mean_decision_steps:.1f} steps on average; "
+                     f"{self.spikes_per_neuron:.3f} spikes per neuron per sample (after the input)")
         lines.append(f"energy per sample: SNN {self.snn_energy_uj:.3f} uJ, ANN {self.ann_energy_uj:.3f} uJ")
         lines.append(f"({self.energy_assumption})")
         return "\n".join(lines)
@@ -96,10 +102,9 @@ def score_samples(conv, x, y, duration, first_id=0, progress=False):
 
 
 def evaluate(conv, samples, labels, duration, batch_size=None, progress=True, client=None, chunk_size=None):
-    from .converter import check_duration
     x = conv._prepare(samples)
     y = _labels(labels, len(x))
-    duration = check_duration(duration)
+    duration = conv.steps_for(duration)
     outcome = conv.run(x, y, duration, batch_size=batch_size, client=client, chunk_size=chunk_size, progress=progress)
     predictions = conv.conclude(outcome)
     return summarise(conv, outcome, predictions, y, duration)
@@ -112,7 +117,12 @@ def summarise(conv, outcome, predictions, y, duration):
     macs = {proj.name: float(proj.fan_out().sum()) if getattr(proj, "kind", "") in ("dense", "conv") else 0.0
             for proj in conv.projections}
     n = max(len(y), 1)
+    decided = np.where(outcome.stop_steps > 0, outcome.stop_steps, duration)
+    counted = [pop.size for pop in conv.populations[1:] if pop.spec.spiking]
+    spikes = sum(total for pop, total in zip(conv.populations[1:], outcome.spike_totals[1:]) if pop.spec.spiking)
     return Evaluation(
+        mean_decision_steps=float(decided.mean()) if len(y) else float("nan"),
+        spikes_per_neuron=float(spikes / n / sum(counted)) if counted else 0.0,
         accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
         steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
         synops_per_sample=synops, macs_per_sample=macs,

@@ -1,0 +1,240 @@
+"""Time-to-first-spike (TTFS) coding: an exact mapping of a ReLU network onto neurons that fire at
+most once (Stanojevic et al., "An exact mapping from ReLU networks to spiking neural networks",
+Neural Networks 2023).
+
+Every layer owns a window of ``L`` steps; the input owns window 0, a layer fed by window w owns
+window w + 1, and max pooling passes its earliest input spike on within its input's window. A value
+a in [0, 1] (the activation divided by its calibration maximum, lambda) is a spike ``round(a * L)``
+steps before its window closes, and no spike when that rounds to 0. Before its own window opens a
+neuron integrates a ramp: each input spike adds its weight to the slope, so when the window opens
+the membrane holds ``L * dt * (W a + b)``. From then on it rises by ``dt`` per step and crosses the
+threshold ``L * dt`` after ``L * (1 - W a - b)`` steps: the spike time is the activation, clipped
+to [0, 1] exactly as the ReLU clips below and lambda bounds above. With ``v0 = b L dt - dt/2`` the
+crossing rounds to the nearest step instead of truncating.
+
+An input from an earlier window (a residual connection) ramps for ``d`` extra windows; a second
+projection of the same weights times ``-d L dt`` into ``g_jump`` cancels that at the spike.
+
+Everything here is ordinary neurons (annsnn.models.TTFS*, in the equation syntax) and projections;
+the only requirement on the simulator is ``propagation="same_step"``, so that a chain of layers has
+no delay besides the windows.
+"""
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+from annsnn import models
+from annsnn.errors import ConversionError
+from annsnn.network import Network
+from annsnn.neuron import Neuron
+
+from .keras_graph import fused_into_add
+from .normalization import expand_lambda
+
+#: TTFS read-outs: the earliest output spike decides (the simulation stops there), or the output
+#: layer's membrane when its window opens (its input exactly, before the output is quantised).
+TTFS_READ_OUTS = ("time_to_first_spike", "membrane_potential")
+#: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum.
+DEFAULT_WINDOW = 64
+
+
+@dataclass(frozen=True)
+class TTFSReadOut:
+    """The ReadOut interface (mode, neuron, score, stop_condition, scores) for TTFS outputs."""
+    mode: str
+    neuron: Neuron
+    score: str
+    stop_condition: Optional[str]
+
+    def scores(self, population, n_items):
+        """Earliest spike: the later a neuron spiked, the lower its score; a sample whose output layer
+        never spiked in its window is decided by the membrane (a tie otherwise)."""
+        v = np.array(population.get("v")[:n_items], dtype=np.float64)
+        if self.mode == "membrane_potential":
+            return v
+        ts = np.array(population.get("ts")[:n_items], dtype=np.float64)
+        silent = (ts < 0).all(axis=1)
+        scores = np.where(ts >= 0, 1e9 - ts, -np.inf)
+        scores[silent] = v[silent]
+        return scores
+
+
+def make_ttfs_readout(mode):
+    if mode not in TTFS_READ_OUTS:
+        raise ConversionError(f"read_out '{mode}' does not apply to coding='ttfs'; choose one of "
+                              f"{', '.join(TTFS_READ_OUTS)}")
+    stop = "spiked : any" if mode == "time_to_first_spike" else None
+    return TTFSReadOut(mode, models.TTFS, "ts" if stop else "v", stop)
+
+
+def check_window(window):
+    if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or window < 2:
+        raise ConversionError(f"ttfs_window (steps per layer window) must be an integer >= 2, got {window!r}")
+    return int(window)
+
+
+def _sources(plan, by_name, plans):
+    """Populations whose spikes reach ``plan``: its inputs, through the layers fused into an Add."""
+    sources = []
+    for name in plan.inputs:
+        source = by_name[name]
+        if source.kind != "input" and fused_into_add(source, plans):
+            sources.extend(source.inputs)
+        else:
+            sources.append(name)
+    return sources
+
+
+def assign_windows(plans):
+    """{plan name: index of the window it spikes in}; plans fused into an Add get none."""
+    by_name = {p.name: p for p in plans}
+    windows = {plans[0].name: 0}
+    for plan in plans[1:]:
+        if fused_into_add(plan, plans):
+            continue
+        latest = max(windows[name] for name in _sources(plan, by_name, plans))
+        windows[plan.name] = latest if plan.kind == "pool" and plan.operation == "max" else latest + 1
+    return windows
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When each layer integrates and spikes: times in ms on the grid of ``dt``."""
+    window: int                   # steps per layer window
+    dt: float
+    windows: Dict[str, int]       # plan name -> window index
+    output: str
+
+    @property
+    def length(self):
+        return self.window * self.dt
+
+    def opens(self, name):
+        """The step at which ``name``'s window opens."""
+        return self.windows[name] * self.window
+
+    def duration(self, read_out_mode):
+        """Steps after which the read-out is decided: the output window's opening (membrane) or close."""
+        last = self.opens(self.output)
+        return last if read_out_mode == "membrane_potential" else last + self.window
+
+
+@dataclass
+class BuiltTTFS:
+    network: Network
+    populations: list
+    projections: list
+    thresholds: dict
+    schedule: Schedule
+
+
+def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, batch_size, seed, num_threads,
+                       read_out, dt=1.0):
+    """The TTFS network of normalised plans (``weight_factors``/``bias_factors`` aligned with
+    plans[1:], from data-based normalisation with ``lambdas``)."""
+    windows = assign_windows(plans)
+    schedule = Schedule(window, float(dt), windows, plans[-1].name)
+    net = Network(dt=dt, batch_size=batch_size, seed=seed, num_threads=num_threads, name="converted_ttfs",
+                  propagation="same_step")
+    by_name = {p.name: p for p in plans}
+    factor = dict(zip((p.name for p in plans[1:]), zip(weight_factors, bias_factors)))
+    length = schedule.length
+    pops, projections, populations, thresholds = {}, [], [], {}
+    for index, plan in enumerate(plans):
+        if plan.kind != "input" and fused_into_add(plan, plans):
+            continue
+        last = index == len(plans) - 1
+        relay = plan.kind == "pool" and plan.operation == "max"
+        neuron = (models.TTFS_Input if plan.kind == "input" else models.TTFS_Relay if relay
+                  else read_out.neuron if last else models.TTFS)
+        pop = net.create(plan.shape, neuron, name=plan.name)
+        pops[plan.name] = pop
+        opens = schedule.opens(plan.name)
+        pop.t_close = (opens + window - 0.5) * dt
+        if plan.kind != "input":  # updated from the opening of its earliest input's window
+            earliest = min(schedule.opens(name) for name in _sources(plan, by_name, plans))
+            pop.t_begin = (earliest - 0.5) * dt
+        if plan.kind == "input":
+            pop.vt = length
+        elif not relay:
+            pop.vt, pop.t_open = length, (opens - 0.5) * dt
+            bias = _bias(plan, by_name, plans, factor)
+            v0 = -0.5 * dt + (0.0 if bias is None else np.tile(bias, plan.size // bias.size) * length)
+            pop.v0 = np.broadcast_to(np.asarray(v0, dtype=np.float32), (plan.size,))
+        if plan.kind != "input":
+            projections.extend(_connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule))
+        thresholds[plan.name] = length if "vt" in pop.attributes() else None
+        populations.append(pop)
+    if read_out.stop_condition:
+        populations[-1].stop_conditions.append(read_out.stop_condition)
+    net.reset()
+    return BuiltTTFS(net, populations, projections, thresholds, schedule)
+
+
+def _bias(plan, by_name, plans, factor):
+    """The normalised bias of ``plan`` (the biases of layers fused into an Add included), or None."""
+    parts = []
+    if plan.bias is not None:
+        parts.append(plan.bias * factor[plan.name][1])
+    if plan.kind == "add":
+        for name in plan.inputs:
+            source = by_name[name]
+            if source.kind != "input" and fused_into_add(source, plans) and source.bias is not None:
+                parts.append(source.bias * factor[source.name][1])
+    return sum(parts) if parts else None
+
+
+def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
+    """The projections into ``pop``; each from an earlier window gets its jump twin."""
+    made = []
+
+    def project(source_name, through, weights, offset=0):
+        pre = pops[source_name]
+        extra = schedule.windows[plan.name] - 1 - schedule.windows[source_name]
+        relay = plan.kind == "pool" and plan.operation == "max"
+        for target, scale in (("exc", 1.0), ("jump", -extra * schedule.length)):
+            if target == "jump" and (extra <= 0 or relay):
+                continue
+            suffix = "" if target == "exc" else "_jump"
+            name = f"{through.name}_proj{suffix}" if through is not None else f"{plan.name}_from_{source_name}{suffix}"
+            if through is None:
+                made.append(net.connect_one_to_one(pre, pop, target, _scaled(weights, scale),
+                                                   channel_offset=offset, name=name))
+            elif through.kind == "dense":
+                made.append(net.connect(pre, pop, target, through.weights * weights * scale, name=name))
+            elif through.kind == "conv":
+                made.append(net.connect_convolution(pre, pop, through.weights * weights * scale,
+                                                    target=target, stride=through.stride,
+                                                    padding=through.padding, name=name))
+            else:  # pooling: max relays the earliest spike; average is the mean of the spike-coded values
+                made.append(net.connect_pooling(pre, pop, "mean", through.pool_size, target=target,
+                                                stride=through.stride, padding=through.padding, name=name))
+
+    if plan.kind in ("add", "concat"):
+        offset = 0
+        for source_name in plan.inputs:
+            source = by_name[source_name]
+            if source.kind != "input" and fused_into_add(source, plans):
+                project(source.inputs[0], source, factor[source.name][0])
+                continue
+            project(source_name, None, _merge_weight(lambdas, source, plan, offset if plan.kind == "concat" else 0),
+                    offset if plan.kind == "concat" else 0)
+            offset += source.shape[-1]
+    else:
+        project(plan.inputs[0], plan, factor[plan.name][0])
+    return made
+
+
+def _scaled(weight, scale):
+    return weight * scale if np.ndim(weight) else float(weight) * scale
+
+
+def _merge_weight(lambdas, source, merge, offset):
+    """lambda_source / lambda_merge, per source channel where either is per channel."""
+    source_lambda, merge_lambda = lambdas[source.name], lambdas[merge.name]
+    if np.ndim(source_lambda) == 0 and np.ndim(merge_lambda) == 0:
+        return float(source_lambda) / float(merge_lambda)
+    channels = source.shape[-1]
+    target = expand_lambda(merge_lambda, merge.shape[-1])[offset:offset + channels]
+    return expand_lambda(source_lambda, channels) / target
