@@ -10,6 +10,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from annsnn.conversion.ttfs import DEFAULT_WINDOW
 from annsnn.errors import AnnsnnError
 
 BUNDLED_MODELS = ("mlp", "cnn")
@@ -28,14 +29,22 @@ PRESET_OPTIONS = ("input_encoding", "hidden_neuron", "read_out", "normalization"
 def _converter_options(args):
     """The preset plus the options given on the command line (the others keep the preset's value)."""
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
-    if args.no_bias_calibration:
+    if args.no_bias_calibration and args.coding == "rate":
         chosen["calibrate_bias"] = False
-    return dict(chosen, preset=args.preset)
+    return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window)
+
+
+def _duration(args):
+    """--duration, else the preset's default; None lets coding='ttfs' simulate exactly its windows."""
+    return args.duration or (None if args.coding == "ttfs" else DEFAULT_DURATION[args.preset])
 
 
 def _describe(conv):
     o = conv.options
     scales = " (one scale per channel)" if conv.channel_wise else ""
+    if conv.coding == "ttfs":
+        return (f"time-to-first-spike coding, {conv.ttfs_window} steps per layer window, {o['read_out']} read-out, "
+                f"{o['normalization']} normalisation{scales}")
     return (f"{o['input_encoding']} input, {o['hidden_neuron']}, {o['read_out']} read-out, "
             f"{o['normalization']} normalisation{scales}")
 
@@ -107,11 +116,12 @@ def run_demo(args):
     n = len(x)
     ann_accuracy = _ann_accuracy(keras_model, x, y)
 
-    duration = args.duration or DEFAULT_DURATION[args.preset]
+    duration = _duration(args)
     print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), preset '{args.preset}': "
           f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
     conv.load_keras_model(keras_model, scale_factor=_scale_factor(args.scale_factor), show_info=True,
                           batch_size=args.batch_size, calibration_data=calibration)
+    duration = conv.steps_for(duration)
     started = time.perf_counter()
     predictions = np.array(conv.predict(x, duration_per_sample=duration, progress=not args.quiet))
     seconds = time.perf_counter() - started
@@ -190,16 +200,18 @@ def run_convert(args):
     x, y = _load_data(args.data, shape or (0,), args.samples)
     calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration,
                                        conv.calibrate_bias or conv.normalization in ("data", "robust"))
-    duration = args.duration or DEFAULT_DURATION[args.preset]
+    duration = _duration(args)
     print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
           f"{0 if calibration is None else len(calibration):,} training samples")
     conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
                           batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
+    duration = conv.steps_for(duration)
     ann = _ann_accuracy(model, x, y)
     settings = dict(model=str(args.model), data=args.data, preset=args.preset,
                     encoding=conv.options["input_encoding"], hidden_neuron=conv.options["hidden_neuron"],
-                    read_out=conv.options["read_out"], k=args.k, normalization=conv.options["normalization"],
+                    read_out=conv.options["read_out"], k=args.k, coding=conv.coding,
+                    ttfs_window=conv.ttfs_window if conv.coding == "ttfs" else None, normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
                     channel_wise=conv.channel_wise, calibrate_potential=conv.calibrate_potential,
                     propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),
@@ -286,7 +298,13 @@ def _conversion_arguments(parser):
     parser.add_argument("--no-bias-calibration", dest="no_bias_calibration", action="store_true",
                         help="skip the preset's bias calibration (needed with --normalization model)")
     parser.add_argument("--duration", type=_positive, default=None,
-                        help="steps per sample (default 32 with the annsnn preset, 200 with reference)")
+                        help="steps per sample (default 32 with the annsnn preset, 200 with reference; with "
+                             "--coding ttfs, the steps its windows take)")
+    parser.add_argument("--coding", choices=("rate", "ttfs"), default="rate",
+                        help="'rate' (default) or 'ttfs': time-to-first-spike, at most one spike per neuron")
+    parser.add_argument("--ttfs-window", dest="ttfs_window", type=_positive, default=None, metavar="L",
+                        help=f"with --coding ttfs: steps per layer window (default {DEFAULT_WINDOW}): values resolve to 1/L "
+                             "of each layer's calibration maximum")
 
 
 def build_parser():

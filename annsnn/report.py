@@ -78,6 +78,7 @@ def build_report(conv, x, y, duration, out_dir, ann_accuracy, settings, progress
     returns the report dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    duration = conv.steps_for(duration)  # TTFS: None means the steps its windows take
     started = time.perf_counter()
     result = conv.evaluate(x, y, duration, progress=progress, client=client)
     seconds = time.perf_counter() - started

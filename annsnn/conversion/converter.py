@@ -59,7 +59,7 @@ class ANNtoSNNConverter:
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
                  calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
                  calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", coding="rate",
-                 ttfs_window=DEFAULT_WINDOW, **unknown):
+                 ttfs_window=None, **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets).
 
@@ -73,7 +73,7 @@ class ANNtoSNNConverter:
                      channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
         if coding not in CODINGS:
             raise ConversionError(f"unknown coding {coding!r}; choose one of {', '.join(map(repr, CODINGS))}")
-        self.coding, self.ttfs_window = coding, check_window(ttfs_window)
+        self.coding, self.ttfs_window = coding, check_window(DEFAULT_WINDOW if ttfs_window is None else ttfs_window)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         if coding == "ttfs":
             chosen.update(ttfs_options(given, chosen))

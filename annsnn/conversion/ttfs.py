@@ -36,7 +36,7 @@ from .normalization import expand_lambda
 #: layer's membrane when its window opens (its input exactly, before the output is quantised).
 TTFS_READ_OUTS = ("time_to_first_spike", "membrane_potential")
 #: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum.
-DEFAULT_WINDOW = 64
+DEFAULT_WINDOW = 128
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,18 @@ class TTFSReadOut:
     stop_condition: Optional[str]
 
     def scores(self, population, n_items):
-        """Earliest spike: the later a neuron spiked, the lower its score; a sample whose output layer
-        never spiked in its window is decided by the membrane (a tie otherwise)."""
+        """Earliest spike: the neurons that spiked first compete on their membrane (in the slope phase
+        every membrane has risen by the same amount, so the higher one crossed earlier within the
+        step: ties on the grid go to the larger activation); the others lose. A sample whose output
+        layer never spiked is decided by the membrane."""
         v = np.array(population.get("v")[:n_items], dtype=np.float64)
         if self.mode == "membrane_potential":
             return v
         ts = np.array(population.get("ts")[:n_items], dtype=np.float64)
-        silent = (ts < 0).all(axis=1)
-        scores = np.where(ts >= 0, 1e9 - ts, -np.inf)
+        spiked = ts >= 0
+        earliest = np.where(spiked, ts, np.inf).min(axis=1, keepdims=True)
+        scores = np.where(spiked & (ts == earliest), v, -np.inf)
+        silent = ~spiked.any(axis=1)
         scores[silent] = v[silent]
         return scores
 
