@@ -209,9 +209,11 @@ def run_convert(args):
     duration = conv.steps_for(duration)
     ann = _ann_accuracy(model, x, y)
     settings = dict(model=str(args.model), data=args.data, preset=args.preset,
-                    encoding=conv.options["input_encoding"], hidden_neuron=conv.options["hidden_neuron"],
+                    encoding=conv.options.get("input_encoding", conv.input_model.name),
+                    hidden_neuron=conv.options.get("hidden_neuron", conv.hidden_model.name),
                     read_out=conv.options["read_out"], k=args.k, coding=conv.coding,
-                    ttfs_window=conv.ttfs_window if conv.coding == "ttfs" else None, normalization=conv.options["normalization"],
+                    ttfs_window=conv.ttfs_window if conv.coding == "ttfs" else None,
+                    normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
                     channel_wise=conv.channel_wise, calibrate_potential=conv.calibrate_potential,
                     propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),

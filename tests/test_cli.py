@@ -56,6 +56,20 @@ def test_convert_writes_report_and_plots(tmp_path):
     assert "ANN accuracy" in out.stdout and "threshold" in out.stdout
 
 
+def test_convert_with_ttfs_coding(tmp_path):
+    out = annsnn("convert", MLP, "--samples", "300", "--out", str(tmp_path), "--quiet", "--coding", "ttfs",
+                 "--ttfs-window", "32")
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    settings, evaluation = report["settings"], report["evaluation"]
+    assert (settings["coding"], settings["ttfs_window"], settings["read_out"]) == ("ttfs", 32, "time_to_first_spike")
+    # input, two hidden layers and the output each own a window of 32 steps
+    assert report["duration"] == 4 * 32 and 3 * 32 < evaluation["mean_decision_steps"] <= 4 * 32
+    assert 0 < evaluation["spikes_per_neuron"] <= 1.0 and report["snn_accuracy"] > 0.9
+    assert "latency_steps" in report and "raster" in report["plots"]
+    assert "time-to-first-spike coding, 32 steps per layer window" in out.stdout
+
+
 def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_samples(tmp_path):
     from annsnn.datasets import load_mnist
     (x_train, y_train), (x_test, y_test) = load_mnist(verbose=False)
