@@ -245,7 +245,10 @@ def run_info(args):
     except ConversionError as exc:
         print(f"{args.model}: does not convert: {exc}")
         return 1
-    print(f"{args.model}: converts ({len(plans) - 1} layers)")
+    from annsnn.conversion.ttfs import assign_windows
+    windows = len(set(assign_windows(plans).values()))
+    print(f"{args.model}: converts ({len(plans) - 1} layers; --coding ttfs: {windows} windows, decided after "
+          f"{(windows - 1) * DEFAULT_WINDOW} to {windows * DEFAULT_WINDOW} steps at {DEFAULT_WINDOW} steps each)")
     for plan in plans:
         extra = f", folds {', '.join(plan.folded)}" if plan.folded else ""
         extra += ", bias" if plan.bias is not None else ""

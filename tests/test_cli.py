@@ -94,7 +94,7 @@ def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_sa
 def test_info_says_what_blocks_conversion(tmp_path):
     keras = pytest.importorskip("keras")
     good = annsnn("info", MLP)
-    assert good.returncode == 0 and "converts" in good.stdout
+    assert good.returncode == 0 and "converts" in good.stdout and "--coding ttfs: 4 windows" in good.stdout
     inputs = keras.Input(shape=(4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LayerNormalization()(inputs)))
     model.save(tmp_path / "blocked.keras")

@@ -15,7 +15,7 @@ from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
-from .normalization import (data_based_factors, expand_lambda, format_factor, model_based_factors,
+from .normalization import (data_based_factors, format_factor, merge_weight, model_based_factors,
                             weight_factor)
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
@@ -328,24 +328,13 @@ class ANNtoSNNConverter:
                     part = source.bias * bias_factor
                     bias = part if bias is None else bias + part
                 continue
-            weight = self._merge_weight(source, plan, offset if plan.kind == "concat" else 0)
+            weight = merge_weight(self.lambdas, source, plan, offset if plan.kind == "concat" else 0)
             self.projections.append(net.connect_one_to_one(
                 pops[source_name], pop, "exc", weight, channel_offset=offset if plan.kind == "concat" else 0,
                 name=f"{plan.name}_from_{source_name}"))
             offset += source.shape[-1]
         if bias is not None:
             self._set_bias(pop, replace(plan, bias=bias), 1.0)
-
-    def _merge_weight(self, source, merge, offset):
-        """lambda_source / lambda_merge: one number, or one per source channel (channel-wise lambdas)."""
-        if not self.lambdas:
-            return 1.0
-        source_lambda, merge_lambda = self.lambdas[source.name], self.lambdas[merge.name]
-        if np.ndim(source_lambda) == 0 and np.ndim(merge_lambda) == 0:
-            return float(source_lambda) / float(merge_lambda)
-        channels = source.shape[-1]
-        target = expand_lambda(merge_lambda, merge.shape[-1])[offset:offset + channels]
-        return expand_lambda(source_lambda, channels) / target
 
     @staticmethod
     def _set_bias(pop, plan, factor):

@@ -136,3 +136,17 @@ def data_based_factors(plans, activations, percentile=None, channel_wise=False):
             bias_factors.append(1.0 / lambdas[plan.name])
         previous = lambdas[plan.name]
     return weight_factors, bias_factors, lambdas
+
+
+def merge_weight(lambdas, source, merge, offset):
+    """lambda_source / lambda_merge for the one-to-one projection of plan ``source`` into the Add or
+    Concatenate plan ``merge`` (at channel ``offset``): one number, or one per source channel where
+    either scale is per channel. 1 without data-based scales."""
+    if not lambdas:
+        return 1.0
+    source_lambda, merge_lambda = lambdas[source.name], lambdas[merge.name]
+    if np.ndim(source_lambda) == 0 and np.ndim(merge_lambda) == 0:
+        return float(source_lambda) / float(merge_lambda)
+    channels = source.shape[-1]
+    target = expand_lambda(merge_lambda, merge.shape[-1])[offset:offset + channels]
+    return expand_lambda(source_lambda, channels) / target

@@ -30,7 +30,7 @@ from annsnn.network import Network
 from annsnn.neuron import Neuron
 
 from .keras_graph import fused_into_add
-from .normalization import expand_lambda
+from .normalization import merge_weight
 
 #: TTFS read-outs: the earliest output spike decides (the simulation stops there), or the output
 #: layer's membrane when its window opens (its input exactly, before the output is quantised).
@@ -222,7 +222,7 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
             if source.kind != "input" and fused_into_add(source, plans):
                 project(source.inputs[0], source, factor[source.name][0])
                 continue
-            project(source_name, None, _merge_weight(lambdas, source, plan, offset if plan.kind == "concat" else 0),
+            project(source_name, None, merge_weight(lambdas, source, plan, offset if plan.kind == "concat" else 0),
                     offset if plan.kind == "concat" else 0)
             offset += source.shape[-1]
     else:
@@ -232,13 +232,3 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
 
 def _scaled(weight, scale):
     return weight * scale if np.ndim(weight) else float(weight) * scale
-
-
-def _merge_weight(lambdas, source, merge, offset):
-    """lambda_source / lambda_merge, per source channel where either is per channel."""
-    source_lambda, merge_lambda = lambdas[source.name], lambdas[merge.name]
-    if np.ndim(source_lambda) == 0 and np.ndim(merge_lambda) == 0:
-        return float(source_lambda) / float(merge_lambda)
-    channels = source.shape[-1]
-    target = expand_lambda(merge_lambda, merge.shape[-1])[offset:offset + channels]
-    return expand_lambda(source_lambda, channels) / target
