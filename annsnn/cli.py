@@ -29,7 +29,7 @@ PRESET_OPTIONS = ("input_encoding", "hidden_neuron", "read_out", "normalization"
 def _converter_options(args):
     """The preset plus the options given on the command line (the others keep the preset's value)."""
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
-    if args.no_bias_calibration and args.coding == "rate":
+    if args.no_bias_calibration:
         chosen["calibrate_bias"] = False
     return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window)
 
@@ -248,7 +248,8 @@ def run_info(args):
     from annsnn.conversion.ttfs import assign_windows
     windows = len(set(assign_windows(plans).values()))
     print(f"{args.model}: converts ({len(plans) - 1} layers; --coding ttfs: {windows} windows, decided after "
-          f"{(windows - 1) * DEFAULT_WINDOW} to {windows * DEFAULT_WINDOW} steps at {DEFAULT_WINDOW} steps each)")
+          f"{windows - 1} to {windows} windows, {(windows - 1) * DEFAULT_WINDOW} to {windows * DEFAULT_WINDOW} steps at "
+          f"the default {DEFAULT_WINDOW} steps per window)")
     for plan in plans:
         extra = f", folds {', '.join(plan.folded)}" if plan.folded else ""
         extra += ", bias" if plan.bias is not None else ""

@@ -282,6 +282,10 @@ class Network:
         self._run(max_steps, n_items, stop_id, check)
         return self._stop_step[:n_items].copy()
 
+    def last_stop_steps(self, items=None):
+        """(items,) steps each item ran before its stop condition held in the last simulate_until (-1: never)."""
+        return self._stop_step[:self._items(items)].copy()
+
     def reset(self, populations=True, monitors=True):
         """Variables to their initial values, clocks to 0, recordings emptied. Weights and parameters stay."""
         if populations:

@@ -212,8 +212,15 @@ class _Parser:
         """The ``active`` condition: the population updates only on steps where it holds. It may use
         ``: population`` parameters, t and dt, so that it is decided once per step for all neurons."""
         text = self.sources["active"]
-        if text is None or not text.strip():
+        if text is None:
             return None
+        statements = split_statements(text, "active", semicolons=False)
+        if not statements:
+            return None
+        if self.output is not None:
+            raise EquationError(f"an active condition cannot be combined with output '{self.output}': a graded "
+                                "value is sent every step", model=self.name, section="active")
+        line, text = statements[0][0], " ".join(s for _, s in statements)
         table = SymbolTable.with_builtins(allow_inputs=False, allow_random=False)
         for parameter in parameters:
             if parameter.shared:
@@ -225,7 +232,7 @@ class _Parser:
                 exc = EquationError(f"'{exc.symbol}' is per neuron; the active condition may use only "
                                     "': population' parameters, t and dt (it holds for all neurons at once)",
                                     symbol=exc.symbol)
-            raise self.located(exc, "active", 1, text.strip()) from None
+            raise self.located(exc, "active", line, text) from None
 
     def parse_reset(self, parameters, equations):
         writable = {e.name for e in equations} | {p.name for p in parameters if not p.shared}

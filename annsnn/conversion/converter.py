@@ -28,6 +28,7 @@ ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, 
 # Analog input is the pixel intensity itself; spiking encodings get intensity * max_f.
 UNSCALED_ENCODINGS = ("constant",)
 DEFAULT_BATCH = 256
+DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate coding; the reference's)
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
 NORMALIZATIONS = ("model", "data", "robust", None)
 DATA_NORMALIZATIONS = ("data", "robust")  # the ones whose scales come from calibration activations
@@ -73,6 +74,10 @@ class ANNtoSNNConverter:
                      channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
         if coding not in CODINGS:
             raise ConversionError(f"unknown coding {coding!r}; choose one of {', '.join(map(repr, CODINGS))}")
+        if coding == "rate" and ttfs_window is not None:
+            raise ConversionError("ttfs_window applies to coding='ttfs' only")
+        if coding == "ttfs" and k is not None:
+            raise ConversionError("k (time_to_k_spikes) applies to rate coding only, not to coding='ttfs'")
         self.coding, self.ttfs_window = coding, check_window(DEFAULT_WINDOW if ttfs_window is None else ttfs_window)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         if coding == "ttfs":
@@ -395,11 +400,13 @@ class ANNtoSNNConverter:
         if bad.any():
             raise InputError(f"{int(bad.sum())} sample(s) contain NaN or inf, first at index {int(np.argmax(bad))}")
         if check_range and x.size and (x.max() > 1.0 or x.min() < 0.0):
+            use = ("divides them by the input's calibration maximum and spikes at once above it"
+                   if self.coding == "ttfs" else f"multiplies them by max_f={self.max_f:g}")
             warnings.warn(f"samples range over [{x.min():g}, {x.max():g}]; the converter expects [0, 1] and "
-                          f"multiplies them by max_f={self.max_f:g}", UserWarning, stacklevel=3)
+                          f"{use}", UserWarning, stacklevel=3)
         return x
 
-    def evaluate(self, samples, labels, duration_per_sample=1000, batch_size=None, progress=True, client=None,
+    def evaluate(self, samples, labels, duration_per_sample=None, batch_size=None, progress=True, client=None,
                  chunk_size=None):
         """Accuracy, accuracy against time step, and SynOps next to the ANN's MACs; see Evaluation.
 
@@ -410,11 +417,11 @@ class ANNtoSNNConverter:
                         client=client, chunk_size=chunk_size)
 
     def steps_for(self, duration):
-        """The steps to simulate for ``duration_per_sample``. A TTFS network is decided when its output
-        window opens (membrane read-out) or closes: ``None`` or any longer duration simulates exactly
-        that many steps, a shorter one is an error."""
+        """The steps to simulate for ``duration_per_sample`` (None: 1000 for rate coding, as the reference).
+        A TTFS network is decided when its output window opens (membrane read-out) or closes: ``None``
+        or any longer duration simulates exactly that many steps, a shorter one is an error."""
         if self.coding != "ttfs":
-            return check_duration(duration)
+            return check_duration(DEFAULT_DURATION if duration is None else duration)
         if self.schedule is None:
             raise ConversionError("no model loaded: call load_keras_model() first")
         needed = self.schedule.duration(self.read_out.mode)
@@ -430,7 +437,7 @@ class ANNtoSNNConverter:
             self.network = self._build(self.plans, int(batch_size))
             self.network.compile()
 
-    def predict(self, samples, duration_per_sample=1000, multiple=False, batch_size=None, progress=True,
+    def predict(self, samples, duration_per_sample=None, multiple=False, batch_size=None, progress=True,
                 on_chunk=None, client=None, chunk_size=None):
         """Class index per sample (a list of tied classes per sample if ``multiple``).
 

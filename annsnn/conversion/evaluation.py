@@ -81,12 +81,17 @@ def score_samples(conv, x, y, duration, first_id=0, progress=False):
     Runs where the network lives: in this process, or on a worker for a distributed evaluate.
     """
     net, output = conv.network, conv.populations[-1]
-    variable = "v" if conv.read_out.mode == "membrane_potential" else "spike"
+    # TTFS decides by the earliest output spike with ties broken by the membrane, which in the output
+    # window orders the neurons as the read-out does: its curve is the membrane's arg-max
+    ttfs = conv.coding == "ttfs"
+    variable = "v" if conv.read_out.mode == "membrane_potential" or ttfs else "spike"
     monitor = net.monitor(output, [variable])
     parts = []
 
     def on_chunk(start, items):
         data = monitor.get(variable)[:, :items] if variable == "v" else monitor.spike_raster()[:, :items]
+        if ttfs and conv.read_out.stop_condition:
+            data = _held_after_stop(data, net.last_stop_steps(items))
         score = data if variable == "v" else np.cumsum(data, axis=0, dtype=np.int32)
         tied = score == score.max(axis=2, keepdims=True)
         truth = tied[:, np.arange(items), y[start:start + items]]
@@ -99,6 +104,15 @@ def score_samples(conv, x, y, duration, first_id=0, progress=False):
         net.monitors.remove(monitor)
     outcome.curve_parts = parts
     return outcome
+
+
+def _held_after_stop(data, stop_steps):
+    """(steps, items, n) recordings with each stopped item's last recorded row repeated after its stop."""
+    data = np.array(data)
+    for item, stop in enumerate(stop_steps):
+        if 0 < stop < len(data):
+            data[stop:, item] = data[stop - 1, item]
+    return data
 
 
 def evaluate(conv, samples, labels, duration, batch_size=None, progress=True, client=None, chunk_size=None):
