@@ -160,8 +160,10 @@ def test_rate_options_and_bad_values_are_refused():
         ANNtoSNNConverter(ttfs_window=64)
     with pytest.raises(ConversionError, match="k \\(time_to_k_spikes\\)"):
         ANNtoSNNConverter(coding="ttfs", k=2)
-    conv = ANNtoSNNConverter(coding="ttfs", preset="annsnn")
-    assert conv.normalization == "robust" and conv.channel_wise and conv.read_out.mode == "time_to_first_spike"
+    for preset in ("reference", "annsnn"):  # TTFS's own defaults, whatever the preset
+        conv = ANNtoSNNConverter(coding="ttfs", preset=preset)
+        assert conv.normalization == "data" and conv.channel_wise and conv.read_out.mode == "time_to_first_spike"
+    assert not ANNtoSNNConverter(coding="ttfs", channel_wise=False).channel_wise
 
 
 def test_active_condition_skips_whole_steps():

@@ -542,20 +542,23 @@ class ANNtoSNNConverter:
 
 
 def ttfs_options(given, chosen):
-    """The preset's options adapted to coding="ttfs": a data normalisation (maximum activations, unless
-    "robust" is asked for) and a TTFS read-out; rate-coding options passed explicitly are errors."""
+    """coding="ttfs"'s own defaults, whatever the preset: data normalisation (maximum activations;
+    "robust" if asked for), one scale per channel, the first-spike read-out; rate-coding options passed
+    explicitly are errors."""
     passed = [name for name in RATE_ONLY if given[name] is not DEFAULT]
     if passed:
         raise ConversionError(f"option(s) {', '.join(passed)} apply to rate coding only, not to coding='ttfs'")
     options = dict(input_encoding=models.TTFS_Input, hidden_neuron=models.TTFS, initial_potential=0.0,
                    calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False)
     if given["normalization"] is DEFAULT:
-        options["normalization"] = chosen["normalization"] if chosen["normalization"] in DATA_NORMALIZATIONS else "data"
+        options["normalization"] = "data"
     elif given["normalization"] not in DATA_NORMALIZATIONS:
         raise ConversionError(f"coding='ttfs' needs normalization 'data' or 'robust' (its windows come from "
                               f"calibration activations), got {given['normalization']!r}")
     if given["read_out"] is DEFAULT:
         options["read_out"] = TTFS_READ_OUTS[0]
+    if given["channel_wise"] is DEFAULT:
+        options["channel_wise"] = True
     return options
 
 
