@@ -96,7 +96,8 @@ class ANNtoSNNConverter:
                             num_threads=num_threads, initial_potential=initial_potential,
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
                             channel_wise=channel_wise, calibrate_potential=calibrate_potential,
-                            conv_trace=conv_trace, preset=preset, coding=coding, ttfs_window=self.ttfs_window)
+                            conv_trace=conv_trace, preset=preset, coding=coding,
+                            ttfs_window=self.ttfs_window if coding == "ttfs" else None)
         if coding == "ttfs":  # a rebuild (recipe, worker) must not pass them back as if chosen
             for name in RATE_ONLY:
                 del self.options[name]
