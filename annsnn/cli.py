@@ -29,9 +29,22 @@ PRESET_OPTIONS = ("input_encoding", "hidden_neuron", "read_out", "normalization"
 def _converter_options(args):
     """The preset plus the options given on the command line (the others keep the preset's value)."""
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
-    if args.no_bias_calibration:
+    if args.no_bias_calibration and args.coding == "rate":  # TTFS has no bias calibration to skip
         chosen["calibrate_bias"] = False
     return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window)
+
+
+def _needs_calibration(conv):
+    """'ttfs', True (rate settings that calibrate) or False: what _calibration_samples needs to say."""
+    return "ttfs" if conv.coding == "ttfs" else conv.calibrate_bias or conv.normalization in ("data", "robust")
+
+
+def _steps(conv, requested):
+    """The steps conv simulates for --duration; a TTFS run says when it simulates fewer than asked."""
+    steps = conv.steps_for(requested)
+    if requested is not None and steps < requested:
+        print(f"annsnn: --coding ttfs decides after {steps} steps; simulating {steps}, not {requested}")
+    return steps
 
 
 def _duration(args):
@@ -56,6 +69,9 @@ def _calibration_samples(source, data, input_shape, count, needed=False):
     from annsnn.datasets import load_mnist
     from annsnn.errors import DataError
     if not count:
+        if needed == "ttfs":
+            raise DataError("--coding ttfs takes each layer's window from training samples: use --calibration N "
+                            "(N > 0); it cannot run without")
         if needed:
             raise DataError("these settings calibrate on training samples (bias calibration or data/robust "
                             "normalisation): use --calibration N, or --preset reference to run without")
@@ -75,8 +91,8 @@ def _calibration_samples(source, data, input_shape, count, needed=False):
             key = next((k for k in ("x_calibration", "x_train") if k in archive.files), None)
             if key is None:
                 raise DataError(f"{source} has no x_train or x_calibration array to calibrate on; pass "
-                                "--calibration-data TRAIN.npz (training samples, never test samples) or "
-                                "--calibration 0")
+                                "--calibration-data TRAIN.npz (training samples, never test samples)"
+                                + ("" if needed == "ttfs" else " or --calibration 0"))
             x = archive[key]
     # training sets often come sorted by class (the bundled MNIST subset is): a seeded shuffle keeps
     # every class in the first N
@@ -112,7 +128,7 @@ def run_demo(args):
     x, y = _load_data("mnist", shape, args.samples)
     conv = ANNtoSNNConverter(**_converter_options(args), seed=args.seed, k=args.k)
     calibration = _calibration_samples("mnist", "mnist", shape, args.calibration,
-                                       conv.calibrate_bias or conv.normalization in ("data", "robust"))
+                                       _needs_calibration(conv))
     n = len(x)
     ann_accuracy = _ann_accuracy(keras_model, x, y)
 
@@ -121,7 +137,7 @@ def run_demo(args):
           f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
     conv.load_keras_model(keras_model, scale_factor=_scale_factor(args.scale_factor), show_info=True,
                           batch_size=args.batch_size, calibration_data=calibration)
-    duration = conv.steps_for(duration)
+    duration = _steps(conv, duration)
     started = time.perf_counter()
     predictions = np.array(conv.predict(x, duration_per_sample=duration, progress=not args.quiet))
     seconds = time.perf_counter() - started
@@ -137,6 +153,11 @@ def run_demo(args):
     print(f"SNN accuracy       {100 * snn_accuracy:.2f} %  ({100 * (snn_accuracy - ann_accuracy):+.2f} points)")
     print(f"throughput         {n / seconds:,.0f} samples/s ({seconds:.2f} s, {conv.network.num_threads} threads)")
     print(f"build              {build.seconds:.2f} s ({'compiled' if build.compiled else 'cache hit'})")
+    if conv.read_out.stop_condition:
+        decided = conv.stop_steps[conv.stop_steps >= 0]
+        if len(decided):
+            print(f"decision latency   p50 {np.percentile(decided, 50):.0f} / p99 {np.percentile(decided, 99):.0f} "
+                  f"steps ({100 * len(decided) / n:.1f} % decided)")
     return 0
 
 
@@ -199,14 +220,14 @@ def run_convert(args):
     conv = ANNtoSNNConverter(**_converter_options(args), k=args.k, seed=args.seed)
     x, y = _load_data(args.data, shape or (0,), args.samples)
     calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration,
-                                       conv.calibrate_bias or conv.normalization in ("data", "robust"))
+                                       _needs_calibration(conv))
     duration = _duration(args)
     print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
           f"{0 if calibration is None else len(calibration):,} training samples")
     conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
                           batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
-    duration = conv.steps_for(duration)
+    duration = _steps(conv, duration)
     ann = _ann_accuracy(model, x, y)
     settings = dict(model=str(args.model), data=args.data, preset=args.preset,
                     encoding=conv.options.get("input_encoding", conv.input_model.name),

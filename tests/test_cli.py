@@ -68,6 +68,8 @@ def test_convert_with_ttfs_coding(tmp_path):
     assert 0 < evaluation["spikes_per_neuron"] <= 1.0 and report["snn_accuracy"] > 0.9
     assert "latency_steps" in report and "raster" in report["plots"]
     assert "time-to-first-spike coding, 32 steps per layer window" in out.stdout
+    refused = annsnn("convert", MLP, "--coding", "ttfs", "--calibration", "0", "--out", str(tmp_path / "r"))
+    assert refused.returncode == 1 and "--coding ttfs takes each layer's window" in refused.stderr
 
 
 def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_samples(tmp_path):

@@ -160,6 +160,18 @@ def test_rate_options_and_bad_values_are_refused():
         ANNtoSNNConverter(ttfs_window=64)
     with pytest.raises(ConversionError, match="k \\(time_to_k_spikes\\)"):
         ANNtoSNNConverter(coding="ttfs", k=2)
+    model = keras.Sequential([keras.Input(shape=(4,)), L.Dense(3, activation="relu"), L.Dense(2)])
+    with pytest.raises(ConversionError, match="all zeros"):
+        ANNtoSNNConverter(coding="ttfs").load_keras_model(model, show_info=False, calibration_data=np.zeros((5, 4)))
+    with pytest.raises(ConversionError, match="calibration_duration applies to rate coding only"):
+        ANNtoSNNConverter(coding="ttfs").load_keras_model(model, show_info=False, calibration_data=np.ones((5, 4)),
+                                                          calibration_duration=16)
+    with pytest.raises(ConversionError, match="calibration maxima"):
+        ANNtoSNNConverter(coding="ttfs").load_keras_model(model, show_info=False, calibration_data=np.ones((5, 4)),
+                                                          scale_factor=4)
+    conv = ANNtoSNNConverter(coding="ttfs", channel_wise=False)
+    conv.load_keras_model(model, show_info=False, calibration_data=np.random.default_rng(0).uniform(size=(20, 4)))
+    assert set(conv.calibration["ttfs_scales"]) == {p.name for p in conv.plans}
     for preset in ("reference", "annsnn"):  # TTFS's own defaults, whatever the preset
         conv = ANNtoSNNConverter(coding="ttfs", preset=preset)
         assert conv.normalization == "data" and conv.channel_wise and conv.read_out.mode == "time_to_first_spike"

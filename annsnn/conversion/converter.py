@@ -1,4 +1,5 @@
 """ANNtoSNNConverter: API-compatible with ANNarchy's, built on annsnn's own Network."""
+import logging
 import time
 import warnings
 from dataclasses import replace
@@ -22,6 +23,8 @@ from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
 from .ttfs import DEFAULT_WINDOW, TTFS_READ_OUTS, build_ttfs_network, check_window, make_ttfs_readout
+
+log = logging.getLogger("annsnn.conversion")
 
 ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, "PSO": models.PSO,
              "constant": models.Constant}
@@ -185,14 +188,26 @@ class ANNtoSNNConverter:
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
         x = activations = None
+        if self.coding == "ttfs" and calibration_duration is not None:
+            raise ConversionError("calibration_duration applies to rate coding only: coding='ttfs' simulates "
+                                  "nothing to calibrate (its windows come from the ANN's activations)")
         if calibration_data is not None:
             x = self._prepare(calibration_data)  # warns, as predict does, when values leave [0, 1]
+            if not np.any(x):
+                raise ConversionError("calibration_data is all zeros: no layer is active on it, so no scale can be "
+                                      "chosen; pass training samples")
             activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
         # biases act every step, weights per input spike: biases are scaled by the encoding's spike rate
         self.bias_gain = (encoding_gain(self.input_model, self.input_scale, self.seed)
                           if self.coding == "rate" and any(plan.bias is not None for plan in plans) else 1.0)
         self.calibration["encoding_gain"] = self.bias_gain
         self._normalise(plans, scale_factor, activations)
+        if self.coding == "ttfs":  # what calibration chose: each layer's maximum, the value of a window's first step
+            self.calibration["ttfs_scales"] = {
+                name: float(value) if np.ndim(value) == 0 else dict(min=float(np.min(value)), max=float(np.max(value)))
+                for name, value in self.lambdas.items()}
+            log.info("ttfs: %d samples chose the scales (a window's first step) %s", len(x),
+                     {name: format_factor(value) for name, value in self.lambdas.items()})
         if self.normalization == "model" and x is not None and scale_factor is None:
             duration = check_duration(calibration_duration or 200)
             scale, scores = choose_model_scale(self, x, ann_decisions(activations), duration)
@@ -247,7 +262,8 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"normalization '{self.normalization}' needs calibration_data: pass "
                                       "load_keras_model(..., calibration_data=X_train[:1000])")
             if scale_factor is not None:
-                raise ConversionError("scale_factor applies to model-based normalisation only")
+                raise ConversionError("scale_factor applies to model-based normalisation only" + (
+                    " (coding='ttfs' takes each layer's scale from calibration maxima)" if self.coding == "ttfs" else ""))
             percentile = self.percentile if self.normalization == "robust" else None
             self.factors, bias_factors, self.lambdas = data_based_factors(plans, activations, percentile,
                                                                           self.channel_wise)
