@@ -195,32 +195,33 @@ class _Parser:
                                 f"'{text.strip()}' ({exc.message})", symbol=exc.symbol) from None
         return _constant(text, f"init of '{name}'") if not expr.free_symbols else expr
 
-    def parse_spike(self):
-        text = self.sources["spike"]
-        if text is None:
-            return None
-        statements = split_statements(text, "spike", semicolons=False)
+    def _condition_text(self, section):
+        """(first line, the section's lines joined) of a one-condition section, or None when it is empty."""
+        statements = split_statements(self.sources[section], section, semicolons=False)
         if not statements:
             return None
-        joined = " ".join(s for _, s in statements)
+        return statements[0][0], " ".join(s for _, s in statements)
+
+    def parse_spike(self):
+        condition = self._condition_text("spike")
+        if condition is None:
+            return None
+        line, joined = condition
         try:
             return parse_expression(joined, self.table, boolean=True)
         except EquationError as exc:
-            raise self.located(exc, "spike", statements[0][0], joined) from None
+            raise self.located(exc, "spike", line, joined) from None
 
     def parse_active(self, parameters):
         """The ``active`` condition: the population updates only on steps where it holds. It may use
         ``: population`` parameters, t and dt, so that it is decided once per step for all neurons."""
-        text = self.sources["active"]
-        if text is None:
-            return None
-        statements = split_statements(text, "active", semicolons=False)
-        if not statements:
+        condition = self._condition_text("active")
+        if condition is None:
             return None
         if self.output is not None:
             raise EquationError(f"an active condition cannot be combined with output '{self.output}': a graded "
                                 "value is sent every step", model=self.name, section="active")
-        line, text = statements[0][0], " ".join(s for _, s in statements)
+        line, text = condition
         table = SymbolTable.with_builtins(allow_inputs=False, allow_random=False)
         for parameter in parameters:
             if parameter.shared:

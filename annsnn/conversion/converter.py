@@ -16,13 +16,14 @@ from .keras_graph import fused_into_add
 from .keras_graph import plan_layers
 from .keras_model import load_keras
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
-from .normalization import (data_based_factors, format_factor, merge_weight, model_based_factors,
-                            weight_factor)
+from .normalization import (DATA_NORMALIZATIONS, data_based_factors, format_factor, merge_weight,
+                            model_based_factors, weight_factor)
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
-from .ttfs import DEFAULT_WINDOW, TTFS_READ_OUTS, build_ttfs_network, check_window, make_ttfs_readout
+from .ttfs import (DEFAULT_WINDOW, RATE_ONLY, build_ttfs_network, check_window, make_ttfs_readout,
+                   ttfs_options)
 
 log = logging.getLogger("annsnn.conversion")
 
@@ -34,11 +35,7 @@ DEFAULT_BATCH = 256
 DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate coding; the reference's)
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
 NORMALIZATIONS = ("model", "data", "robust", None)
-DATA_NORMALIZATIONS = ("data", "robust")  # the ones whose scales come from calibration activations
 CODINGS = ("rate", "ttfs")
-#: Options that shape rate coding only; with coding="ttfs" passing one is an error.
-RATE_ONLY = ("input_encoding", "hidden_neuron", "initial_potential", "calibrate_bias", "propagation", "max_pool",
-             "calibrate_potential", "conv_trace")
 
 
 def _neuron_option(value, table, what):
@@ -84,7 +81,7 @@ class ANNtoSNNConverter:
         self.coding, self.ttfs_window = coding, check_window(DEFAULT_WINDOW if ttfs_window is None else ttfs_window)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         if coding == "ttfs":
-            chosen.update(ttfs_options(given, chosen))
+            chosen.update(ttfs_options(given))
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
          calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace) = (
             chosen[name] for name in PRESET_FIELDS)
@@ -556,27 +553,6 @@ class ANNtoSNNConverter:
         self.synaptic_events, self.spike_totals = outcome.synaptic_events, outcome.spike_totals
         ids = range(outcome.first_id, outcome.first_id + len(outcome))
         return decide(outcome.scores, ids, self.seed, multiple) if len(outcome) else []
-
-
-def ttfs_options(given, chosen):
-    """coding="ttfs"'s own defaults, whatever the preset: data normalisation (maximum activations;
-    "robust" if asked for), one scale per channel, the first-spike read-out; rate-coding options passed
-    explicitly are errors."""
-    passed = [name for name in RATE_ONLY if given[name] is not DEFAULT]
-    if passed:
-        raise ConversionError(f"option(s) {', '.join(passed)} apply to rate coding only, not to coding='ttfs'")
-    options = dict(input_encoding=models.TTFS_Input, hidden_neuron=models.TTFS, initial_potential=0.0,
-                   calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False)
-    if given["normalization"] is DEFAULT:
-        options["normalization"] = "data"
-    elif given["normalization"] not in DATA_NORMALIZATIONS:
-        raise ConversionError(f"coding='ttfs' needs normalization 'data' or 'robust' (its windows come from "
-                              f"calibration activations), got {given['normalization']!r}")
-    if given["read_out"] is DEFAULT:
-        options["read_out"] = TTFS_READ_OUTS[0]
-    if given["channel_wise"] is DEFAULT:
-        options["channel_wise"] = True
-    return options
 
 
 def check_duration(duration):

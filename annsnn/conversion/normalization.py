@@ -20,6 +20,9 @@ import numpy as np
 
 from annsnn.errors import ConversionError
 
+#: The normalisations whose scales come from calibration activations.
+DATA_NORMALIZATIONS = ("data", "robust")
+
 
 def default_scales(n_layers):
     return [float(k + 2) for k in range(n_layers)]

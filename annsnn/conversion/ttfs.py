@@ -30,11 +30,15 @@ from annsnn.network import Network
 from annsnn.neuron import Neuron
 
 from .keras_graph import fused_into_add
-from .normalization import merge_weight
+from .normalization import DATA_NORMALIZATIONS, merge_weight
+from .presets import DEFAULT
 
 #: TTFS read-outs: the earliest output spike decides (the simulation stops there), or the output
 #: layer's membrane when its window opens (its input exactly, before the output is quantised).
 TTFS_READ_OUTS = ("time_to_first_spike", "membrane_potential")
+#: Options that shape rate coding only; with coding="ttfs" passing one is an error.
+RATE_ONLY = ("input_encoding", "hidden_neuron", "initial_potential", "calibrate_bias", "propagation", "max_pool",
+             "calibrate_potential", "conv_trace")
 #: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum.
 DEFAULT_WINDOW = 128
 
@@ -195,10 +199,10 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
 
     def project(source_name, through, weights, offset=0):
         pre = pops[source_name]
+        # windows between the source's and this one's input window (a relay shares its source's: -1)
         extra = schedule.windows[plan.name] - 1 - schedule.windows[source_name]
-        relay = plan.kind == "pool" and plan.operation == "max"
         for target, scale in (("exc", 1.0), ("jump", -extra * schedule.length)):
-            if target == "jump" and (extra <= 0 or relay):
+            if target == "jump" and extra <= 0:
                 continue
             suffix = "" if target == "exc" else "_jump"
             name = f"{through.name}_proj{suffix}" if through is not None else f"{plan.name}_from_{source_name}{suffix}"
@@ -232,3 +236,24 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
 
 def _scaled(weight, scale):
     return weight * scale if np.ndim(weight) else float(weight) * scale
+
+
+def ttfs_options(given):
+    """coding="ttfs"'s own defaults, whatever the preset: data normalisation (maximum activations;
+    "robust" if asked for), one scale per channel, the first-spike read-out; rate-coding options passed
+    explicitly are errors."""
+    passed = [name for name in RATE_ONLY if given[name] is not DEFAULT]
+    if passed:
+        raise ConversionError(f"option(s) {', '.join(passed)} apply to rate coding only, not to coding='ttfs'")
+    options = dict(input_encoding=models.TTFS_Input, hidden_neuron=models.TTFS, initial_potential=0.0,
+                   calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False)
+    if given["normalization"] is DEFAULT:
+        options["normalization"] = "data"
+    elif given["normalization"] not in DATA_NORMALIZATIONS:
+        raise ConversionError(f"coding='ttfs' needs normalization 'data' or 'robust' (its windows come from "
+                              f"calibration activations), got {given['normalization']!r}")
+    if given["read_out"] is DEFAULT:
+        options["read_out"] = TTFS_READ_OUTS[0]
+    if given["channel_wise"] is DEFAULT:
+        options["channel_wise"] = True
+    return options
