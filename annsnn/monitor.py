@@ -14,7 +14,8 @@ class Monitor:
     and, for ``"spike"``, a list with one ``{neuron: step array}`` dict per
     batch item. ``neurons`` limits recording to a subset of neuron indices and
     ``start``/``stop`` to a range of steps (counted from the last reset), so a
-    long run need not grow without bound. ``reset`` empties the recordings.
+    long run need not grow without bound. Spikes are kept as bits, one per neuron and recorded step
+    (an eighth of a byte raster). ``reset`` empties the recordings.
     """
 
     def __init__(self, network, population, variables, neurons=None, period=1, start=0, stop=None):
@@ -66,7 +67,7 @@ class Monitor:
         tasks = []
         for name in self.variables:
             if name == "spike":
-                chunk = np.zeros((rows, batch, self.n_columns), dtype=np.uint8)
+                chunk = np.zeros((rows, batch, (self.n_columns + 7) // 8), dtype=np.uint8)  # bits: 1/8 of a raster
                 source = self.population._spikes
                 counts, columns, kind = self.population._n_spikes.ctypes.data, self._scatter, 1
             else:
@@ -86,13 +87,23 @@ class Monitor:
         return np.concatenate(self._steps) if self._steps else np.zeros(0, dtype=np.int64)
 
     def _data(self, name):
+        """Recorded values, (records, B, n); for "spike" the packed bits, (records, B, ceil(n / 8))."""
         if name not in self._chunks:
             raise NetworkError(f"monitor: '{name}' is not recorded (recorded: {', '.join(self.variables)})")
         chunks = self._chunks[name]
         if not chunks:
             dtype = np.uint8 if name == "spike" else np.float32
-            return np.zeros((0, self.network.batch_size, self.n_columns), dtype=dtype)
+            width = (self.n_columns + 7) // 8 if name == "spike" else self.n_columns
+            return np.zeros((0, self.network.batch_size, width), dtype=dtype)
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+    def _events(self, item):
+        """(record rows, columns) of one item's recorded spikes, from the bits without unpacking the raster."""
+        packed = self._data("spike")[:, item, :]
+        rows, byte = np.nonzero(packed)
+        bits = np.unpackbits(packed[rows, byte][:, None], axis=1, bitorder="little")
+        event, bit = np.nonzero(bits)
+        return rows[event], byte[event] * 8 + bit
 
     def get(self, name):
         data = self._data(name)
@@ -102,13 +113,17 @@ class Monitor:
         columns = self.neurons if self.neurons is not None else np.arange(self.n_columns)
         result = []
         for item in range(data.shape[1]):
-            rows, cols = np.nonzero(data[:, item, :])
-            result.append({int(columns[c]): steps[rows[cols == c]] for c in np.unique(cols)})
+            rows, cols = self._events(item)
+            order = np.argsort(cols, kind="stable")
+            rows, cols = rows[order], cols[order]
+            bounds = np.flatnonzero(np.diff(cols)) + 1
+            result.append({int(columns[c[0]]): steps[r] for r, c in zip(np.split(rows, bounds), np.split(cols, bounds))
+                           if len(c)})
         return result
 
     def raster(self, item=0):
         """(steps, neuron indices) of every recorded spike of one batch item, for scatter plots."""
-        rows, cols = np.nonzero(self._data("spike")[:, item, :])
+        rows, cols = self._events(item)
         columns = self.neurons if self.neurons is not None else np.arange(self.n_columns)
         return self.steps()[rows], columns[cols]
 
@@ -120,15 +135,19 @@ class Monitor:
 
     def histogram(self):
         """(records, B): number of recorded neurons spiking at each recorded step."""
-        return self._data("spike").sum(axis=2, dtype=np.int64)
+        data = self._data("spike")
+        return np.stack([np.bincount(self._events(item)[0], minlength=data.shape[0])
+                         for item in range(data.shape[1])], axis=1).astype(np.int64)
 
     def spike_raster(self):
-        """(records, B, n) uint8: 1 where a neuron spiked."""
-        return self._data("spike")
+        """(records, B, n) uint8: 1 where a neuron spiked (unpacked from the recorded bits)."""
+        return np.unpackbits(self._data("spike"), axis=2, count=self.n_columns, bitorder="little")
 
     def spike_counts(self):
         """(B, n) spike counts over everything recorded."""
-        return self._data("spike").sum(axis=0, dtype=np.int64)
+        data = self._data("spike")
+        return np.stack([np.bincount(self._events(item)[1], minlength=self.n_columns)
+                         for item in range(data.shape[1])]).astype(np.int64)
 
     def reset(self):
         self._chunks = {name: [] for name in self.variables}

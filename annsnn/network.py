@@ -6,13 +6,16 @@ import os
 import numpy as np
 
 from annsnn.codegen.build import build_module
-from annsnn.codegen.kernels import build_neuron_kernel, parse_stop_condition
+from annsnn.codegen.kernels import build_neuron_kernel
 from annsnn.codegen.render import RECORD_FIELDS, render_network
 from .errors import InputError, NetworkError, NumericalError
 from .monitor import Monitor
-from .population import Population
+from . import connectivity
+from .population import Population, PopulationView
 from .convolution import ConvolutionProjection, PoolingProjection
 from .projection import DenseProjection, OneToOneProjection
+from .sparse_projection import SparseProjection
+from .spike_source import SpikeSourceArray
 
 log = logging.getLogger("annsnn")
 
@@ -80,48 +83,132 @@ class Network:
         self._module = None
         return pop
 
-    def _own(self, pop, role):
-        if not isinstance(pop, Population) or pop.network is not self:
+    def create_spike_source(self, spike_times, name=None):
+        """Neurons that spike at given times: ``spike_times[i]`` lists neuron i's times in ms (the same in
+        every batch item); see SpikeSourceArray."""
+        name = self._unique_name(name, "population_", self.populations)
+        pop = SpikeSourceArray(self, len(self.populations), spike_times, name)
+        self.populations.append(pop)
+        self._module = None
+        return pop
+
+    def _own(self, pop, role, views=False):
+        base = pop.population if views and isinstance(pop, PopulationView) else pop
+        if isinstance(pop, PopulationView) and not views:
+            raise NetworkError(f"{role} {pop!r} is a population view: only sparse projections (connect_fixed_"
+                               "probability, connect_from_arrays, ...) take views")
+        if not isinstance(base, Population) or base.network is not self:
             raise NetworkError(f"{role} must be a population created by this network, got {pop!r}")
 
-    def connect(self, pre, post, target="exc", weights=1.0, name=None, source=None):
+    def connect(self, pre, post, target="exc", weights=1.0, name=None, source=None, delays=None):
         """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array.
 
         Every ``connect*`` takes ``source``: a variable of ``pre`` sent every step, weighted, instead of
-        its spikes (for example the spike trace of models.with_spike_trace)."""
-        return self._add_projection(DenseProjection, pre, post, name, target, weights, source=source)
+        its spikes (for example the spike trace of models.with_spike_trace), and ``delays`` in ms: an
+        event of step n reaches the post update of step n + round(delays / dt) (see PROPAGATIONS for the
+        timing without delays)."""
+        return self._add_projection(DenseProjection, pre, post, name, target, weights, source=source, delays=delays)
 
-    def _add_projection(self, cls, pre, post, name, *args, source=None):
-        self._own(pre, "pre")
-        self._own(post, "post")
+    def _add_projection(self, cls, pre, post, name, *args, source=None, delays=None):
+        views = cls is SparseProjection
+        self._own(pre, "pre", views)
+        self._own(post, "post", views)
         name = self._unique_name(name, "projection_", self.projections)
         proj = cls(self, len(self.projections), pre, post, *args, name)
         if source is not None:
             proj.send_variable(source)
+        if delays is not None:
+            proj.set_delay(delays)
         self.projections.append(proj)
         self._module = None
         return proj
 
     def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None,
-                            source=None):
+                            source=None, delays=None):
         """Shared-kernel convolution between (H, W, C) populations; ``kernel`` is (KH, KW, C_in, C_out)
         as Keras stores it. The post geometry must be the convolution's output shape."""
         return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding,
-                                    source=source)
+                                    source=source, delays=delays)
 
     def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
-                        padding="valid", name=None, max_rule="winner", source=None):
+                        padding="valid", name=None, max_rule="winner", source=None, delays=None):
         """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
         (OH, OW, C), or (C,) for a global pooling window. ``max_rule`` says how max pooling treats spikes
         (see PoolingProjection)."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
-                                    padding, max_rule, source=source)
+                                    padding, max_rule, source=source, delays=delays)
 
-    def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None, source=None):
+    def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None, source=None,
+                           delays=None):
         """Neuron j of ``pre`` drives the matching neuron of ``post`` (channels shifted by ``channel_offset``
         when ``post`` has more channels); the weight is compiled into the kernel."""
         return self._add_projection(OneToOneProjection, pre, post, name, target, weight, channel_offset,
-                                    source=source)
+                                    source=source, delays=delays)
+
+    # -- sparse projections: pre and post may be views, pop[a:b] ------------------------------
+    def connect_fixed_probability(self, pre, post, probability, weights=1.0, target="exc", delays=None,
+                                  allow_self_connections=False, seed=None, name=None, source=None):
+        """Sparse: each (pre, post) pair is connected with ``probability``. ``seed`` (default: from the
+        network's seed and the projection's index) fixes the draw; self-connections are left out unless
+        allowed. ``weights`` and ``delays`` (ms) are scalars or one per synapse, in storage order."""
+        return self._connect_pattern(pre, post, connectivity.fixed_probability, (probability,), weights, target,
+                                     delays, allow_self_connections, seed, name, source)
+
+    def connect_fixed_number_pre(self, pre, post, number, weights=1.0, target="exc", delays=None,
+                                 allow_self_connections=False, seed=None, name=None, source=None):
+        """Sparse: each post neuron receives from ``number`` distinct pre neurons drawn at random."""
+        return self._connect_pattern(pre, post, connectivity.fixed_number_pre, (number,), weights, target,
+                                     delays, allow_self_connections, seed, name, source)
+
+    def connect_fixed_number_post(self, pre, post, number, weights=1.0, target="exc", delays=None,
+                                  allow_self_connections=False, seed=None, name=None, source=None):
+        """Sparse: each pre neuron projects to ``number`` distinct post neurons drawn at random."""
+        return self._connect_pattern(pre, post, connectivity.fixed_number_post, (number,), weights, target,
+                                     delays, allow_self_connections, seed, name, source)
+
+    def connect_all_to_all(self, pre, post, weights=1.0, target="exc", delays=None, allow_self_connections=False,
+                           name=None, source=None):
+        """Sparse all-to-all (every pair a synapse of its own); ``connect`` is the dense form."""
+        self._own_ends(pre, post)
+        self_offset = self._self_offset(pre, post, allow_self_connections)
+        synapses = connectivity.all_to_all(pre.size, post.size, self_offset)
+        return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
+                                    delays=delays)
+
+    def connect_from_arrays(self, pre, post, pre_indices, post_indices, weights=1.0, target="exc", delays=None,
+                            name=None, source=None):
+        """Sparse: synapse k joins pre_indices[k] to post_indices[k]; weights and delays per synapse follow
+        that order (repeated pairs are separate synapses)."""
+        self._own_ends(pre, post)
+        synapses = connectivity.from_arrays(pre_indices, post_indices, pre.size, post.size)
+        return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
+                                    delays=delays)
+
+    def connect_from_sparse(self, pre, post, matrix, target="exc", delays=None, name=None, source=None):
+        """Sparse: the stored entries of a (pre.size, post.size) ``scipy.sparse`` matrix are the synapses
+        and their weights (delays per synapse follow the matrix's row-major order of entries)."""
+        self._own_ends(pre, post)
+        pre_index, post_index, weights = connectivity.from_sparse_matrix(matrix, pre.size, post.size)
+        return self._add_projection(SparseProjection, pre, post, name, target, (pre_index, post_index), weights,
+                                    source=source, delays=delays)
+
+    def _self_offset(self, pre, post, allow_self_connections):
+        """Where a neuron meets itself in (pre, post) pattern indices: post = pre + offset (None: never)."""
+        base = [end.population if isinstance(end, PopulationView) else end for end in (pre, post)]
+        if allow_self_connections or base[0] is not base[1]:
+            return None
+        return getattr(pre, "start", 0) - getattr(post, "start", 0)
+
+    def _own_ends(self, pre, post):
+        self._own(pre, "pre", views=True)
+        self._own(post, "post", views=True)
+
+    def _connect_pattern(self, pre, post, pattern, args, weights, target, delays, allow_self, seed, name, source):
+        self._own_ends(pre, post)
+        rng = np.random.default_rng([self.seed % 2 ** 63, len(self.projections)] if seed is None else seed)
+        synapses = pattern(pre.size, post.size, *args, rng, self._self_offset(pre, post, allow_self))
+        return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
+                                    delays=delays)
 
     def monitor(self, population, variables, neurons=None, period=1, start=0, stop=None):
         """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed.
@@ -144,7 +231,7 @@ class Network:
         for pop in self.populations:
             fields += pop.buffer_fields()
         for proj in self.projections:
-            fields += proj.buffer_fields()
+            fields += proj.buffer_fields() + proj.delay_fields()
         fields += [("item_step", "int64_t", self._item_step), ("sample_id", "int64_t", self._sample_id),
                    ("stop_step", "int64_t", self._stop_step)]
         return fields
@@ -166,7 +253,9 @@ class Network:
         # receive events or whose values are sent (graded) to projections every step
         coupled = {proj.post.index for proj in self.projections}
         coupled |= {proj.pre.index for proj in self.projections if proj.graded}
-        kernels = [build_neuron_kernel(pop.index, pop.spec, pop.size,
+        kernels = [pop.kernel([(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions])
+                   if isinstance(pop, SpikeSourceArray) else
+                   build_neuron_kernel(pop.index, pop.spec, pop.size,
                                        [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions],
                                        independent=pop.index not in coupled)
                    for pop in self.populations]
@@ -175,10 +264,15 @@ class Network:
             version=__version__, network_name=self.name, kernels=kernels,
             buffers=[dict(name=name, ctype=ctype) for name, ctype, _ in self._buffer_fields()],
             populations=[dict(name=p.name, neuron=p.neuron.name) for p in self.populations],
-            projections=[p.template_context() for p in self.projections],
+            projections=[dict(p.template_context(), **p.timing_context(self._lag(p))) for p in self.projections],
             same_step=self.propagation == "same_step",
         )
         return render_network(context)
+
+    def _lag(self, proj):
+        """Steps between a pre spike and the propagation that sees it: 0 for a same_step projection from
+        an earlier population, else 1."""
+        return 0 if self.propagation == "same_step" and proj.pre.index < proj.post.index else 1
 
     def compile(self):
         """Generate, build (or load from the cache) and bind the extension; returns BuildInfo."""
@@ -270,7 +364,7 @@ class Network:
         """
         self._own(population, "population")
         if condition not in population.stop_conditions:
-            parse_stop_condition(condition, population.spec)  # raises EquationError before any build
+            population.check_stop_condition(condition)  # raises before any build
             population.stop_conditions.append(condition)
             self._module = None
         n_items = self._items(items)
@@ -293,6 +387,7 @@ class Network:
                 pop.reset()
             for proj in self.projections:
                 proj.reset()
+                proj.clear_delayed()
             self._item_step.fill(0)
             self._stop_step.fill(-1)
         if monitors:

@@ -14,12 +14,14 @@ class Neuron:
     step instead of spikes (analog input layers). ``active`` is a condition on ``: population``
     parameters, ``t`` and ``dt``: on steps where it is false the population is not updated at all
     (no integration, no spikes, inputs kept for the next active step), which saves the work of
-    layers that only act in a window of time. Raises
+    layers that only act in a window of time. ``refractory`` is a period in ms (a number or an expression
+    of parameters) after each spike in which the neuron neither spikes nor integrates: its variables hold,
+    except synaptic inputs and variables flagged ``unless_refractory``. Raises
     :class:`annsnn.EquationError` naming the line at fault.
     """
 
     def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
-                 description=None, active=None):
+                 description=None, active=None, refractory=None):
         self.name = name or "neuron"
         self.parameters = parameters
         self.equations = equations
@@ -28,7 +30,8 @@ class Neuron:
         self.output = output
         self.description = description
         self.active = active
-        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output, active)
+        self.refractory = refractory
+        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output, active, refractory)
 
     @property
     def spiking(self):
@@ -36,7 +39,7 @@ class Neuron:
 
     def _text(self):
         return (self.parameters, self.equations, self.spike, self.reset, self.name, self.output, self.description,
-                self.active)
+                self.active, self.refractory)
 
     def __eq__(self, other):
         return isinstance(other, Neuron) and self._text() == other._text()

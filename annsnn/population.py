@@ -7,6 +7,7 @@ import sympy
 from .buffers import aligned_full, aligned_zeros
 from .errors import InputError, NetworkError
 from .neuron import Neuron
+from annsnn.codegen.kernels import REFRACTORY_STATE, parse_stop_condition
 from annsnn.codegen.render import ITEM_PAD
 
 
@@ -42,8 +43,7 @@ class Population:
     """
 
     def __init__(self, network, index, geometry, neuron, name):
-        if not isinstance(neuron, Neuron):
-            raise NetworkError(f"population '{name}': neuron must be an annsnn.Neuron, got {type(neuron).__name__}")
+        self._check_neuron(neuron, name)
         spec = neuron.spec
         batch = network.batch_size
         geometry = _geometry(geometry)
@@ -52,10 +52,13 @@ class Population:
         for param in spec.parameters:
             shape = (batch,) if param.shared else (batch, size)
             buffers[param.name] = aligned_full(shape, param.value)
-        for variable in spec.variables + spec.inputs:
+        for variable in spec.state_names:
             buffers[variable] = aligned_zeros((batch, size))
+        hidden = {}
+        if spec.refractory is not None:  # steps of the refractory period left, per neuron
+            hidden[REFRACTORY_STATE] = aligned_zeros((batch, size))
         state = dict(network=network, index=index, name=name, neuron=neuron, spec=spec, geometry=geometry,
-                     size=size, _buffers=buffers, stop_conditions=[],
+                     size=size, _buffers=buffers, _hidden=hidden, stop_conditions=[],
                      _initial_functions=_initial_value_functions(spec),
                      _spikes=aligned_zeros((batch, size), np.int32),
                      _counts=aligned_zeros((batch, size), np.int32),
@@ -64,6 +67,11 @@ class Population:
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.reset()
+
+    @staticmethod
+    def _check_neuron(neuron, name):
+        if not isinstance(neuron, Neuron):
+            raise NetworkError(f"population '{name}': neuron must be an annsnn.Neuron, got {type(neuron).__name__}")
 
     # -- attribute access --------------------------------------------------------
     def __getattr__(self, name):
@@ -76,7 +84,7 @@ class Population:
     def __setattr__(self, name, value):
         if name in self._buffers:
             self.set(name, value)
-        elif name in self.__dict__ or name.startswith("_"):
+        elif name in self.__dict__ or name.startswith("_") or isinstance(getattr(type(self), name, None), property):
             object.__setattr__(self, name, value)
         else:
             raise AttributeError(f"population '{self.name}' has no attribute '{name}' "
@@ -111,11 +119,13 @@ class Population:
     def reset(self):
         """Variables back to their initial values; parameters keep what was set."""
         init = self.spec.initial_values()
-        for name in self.spec.variables + self.spec.inputs:
+        for name in self.spec.state_names:
             if name in self._initial_functions:
                 self._buffers[name][...] = self._initial_value(name)
             else:
                 self._buffers[name].fill(init[name])
+        for buffer in self._hidden.values():
+            buffer.fill(0)
         self._n_spikes.fill(0)
         self._counts.fill(0)
 
@@ -129,6 +139,10 @@ class Population:
             raise InputError(f"population '{self.name}': init of '{name}' ({self.spec.equations[self.spec.variables.index(name)].init}) "
                              f"is not finite for the parameters set")
         return value
+
+    def check_stop_condition(self, text):
+        """(condition, mode) of a simulate_until condition; raises EquationError naming what is wrong."""
+        return parse_stop_condition(text, self.spec)
 
     @property
     def spike_counts(self):
@@ -147,8 +161,9 @@ class Population:
         """(field name, C type, array) in the order the generated code expects."""
         prefix = f"pop{self.index}"
         fields = [(f"{prefix}_{p.name}", "float", self._buffers[p.name]) for p in self.spec.shared_parameters]
-        names = [p.name for p in self.spec.neuron_parameters] + list(self.spec.variables) + list(self.spec.inputs)
+        names = [p.name for p in self.spec.neuron_parameters] + list(self.spec.state_names)
         fields += [(f"{prefix}_{n}", "float", self._buffers[n]) for n in names]
+        fields += [(f"{prefix}_{n}", "float", buffer) for n, buffer in self._hidden.items()]
         if self.spec.spiking:
             fields += [(f"{prefix}_spikes", "int32_t", self._spikes), (f"{prefix}_nspikes", "int32_t", self._n_spikes),
                        (f"{prefix}_counts", "int32_t", self._counts), (f"{prefix}_dedupe", "int32_t", self._dedupe)]
@@ -156,3 +171,25 @@ class Population:
 
     def __repr__(self):
         return f"Population({self.name!r}, geometry={self.geometry}, neuron={self.neuron.name!r})"
+
+    def __getitem__(self, index):
+        """A contiguous range of neurons, ``pop[start:stop]``, for sparse projections (flat indices)."""
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise NetworkError(f"population '{self.name}': only contiguous slices such as pop[0:100] select "
+                               f"neurons, got {index!r}")
+        start, stop, _ = index.indices(self.size)
+        if stop <= start:
+            raise NetworkError(f"population '{self.name}': the slice {index} selects no neuron")
+        return PopulationView(self, start, stop)
+
+
+class PopulationView:
+    """Neurons [start, stop) of a population (flat indices), as a projection end."""
+
+    def __init__(self, population, start, stop):
+        self.population, self.start, self.stop = population, int(start), int(stop)
+        self.size = self.stop - self.start
+        self.name = f"{population.name}[{self.start}:{self.stop}]"
+
+    def __repr__(self):
+        return f"PopulationView({self.name!r})"

@@ -24,6 +24,8 @@ class Projection:
         if pre.spec.output is None and not pre.spec.spiking:
             raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
         self.graded = pre.spec.output
+        self.delay_steps = 0     # 0: the propagation's own timing (see Network); else steps, through a ring
+        self._ring = aligned_zeros(0)
 
     def send_variable(self, variable):
         """Send the pre population's ``variable`` every step, weighted, instead of its spikes (a trace of
@@ -34,18 +36,75 @@ class Projection:
                                f"{', '.join(self.pre.spec.variables) or 'none'}")
         self.graded = variable
 
+    def set_delay(self, delay):
+        """One delay for all synapses, in ms: an event of step n reaches the post update of step
+        n + round(delay / dt) (at least 1). The events wait in a ring buffer of (B, slots, post.size)."""
+        steps = delay_steps(delay, self.network.dt, self.name)
+        if steps.ndim != 0:
+            raise NetworkError(f"projection '{self.name}': a {self.kind} projection takes one delay for all its "
+                               "synapses; per-synapse delays need a sparse projection")
+        self._make_ring(int(steps))
+
+    def _make_ring(self, max_steps):
+        self.delay_steps = int(max_steps)
+        self._ring = aligned_zeros((self.network.batch_size, self.ring_slots, self.post.size))
+
+    @property
+    def ring_slots(self):
+        return self.delay_steps + 1
+
+    @property
+    def delayed(self):
+        return self.delay_steps > 0
+
     def buffer_fields(self):
         """(field name, C type, array) of the projection's own buffers."""
         return []
 
+    def delay_fields(self):
+        return [(f"proj{self.index}_ring", "float", self._ring)] if self.delayed else []
+
     def reset(self):
         """Projection state back to its initial value (most kinds have none)."""
+
+    def clear_delayed(self):
+        """Drop the events still on their way (network reset)."""
+        self._ring.fill(0.0)
 
     def template_context(self, **extra):
         return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
                     post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}", post_index=self.post.index,
                     target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
                     **extra)
+
+    def timing_context(self, lag):
+        """Where events go. ``lag`` (0 or 1) is how many steps old the pre spikes are when the projection
+        runs (see Network's propagation). Undelayed: the post input; delayed: the ring slot of the step
+        they reach, step - lag + delay."""
+        post_row = f"P.pop{self.post.index}_g_{self.target} + b * {self.post.size}"
+        if not self.delayed:
+            return dict(destination=post_row, delayed=False, lag=lag)
+        slots = self.ring_slots
+        slot = f"(step + {self.delay_steps - lag}) % {slots}" if self.delay_steps != lag else f"step % {slots}"
+        return dict(destination=f"P.proj{self.index}_ring + (b * {slots} + {slot}) * {self.post.size}",
+                    delayed=True, lag=lag, slots=slots, post_row=post_row)
+
+
+def delay_steps(delay, dt, name):
+    """Delays in ms (a number or an array) as whole steps of dt, each at least 1."""
+    try:
+        value = np.asarray(delay, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"projection '{name}': delays must be numbers (ms), got {type(delay).__name__}") from None
+    if not np.isfinite(value).all():
+        raise InputError(f"projection '{name}': delays must be finite")
+    steps = np.rint(value / dt).astype(np.int64)
+    if steps.size and steps.min() < 1:
+        raise InputError(f"projection '{name}': a delay of {value.ravel()[np.argmin(steps.ravel())]} ms is shorter "
+                         f"than one step (dt = {dt} ms); leave delays out for the shortest timing")
+    if steps.size and steps.max() > 1_000_000:
+        raise InputError(f"projection '{name}': delays longer than 10^6 steps are not supported")
+    return steps
 
 
 class DenseProjection(Projection):

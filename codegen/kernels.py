@@ -16,6 +16,9 @@ from .printer import KernelPrinter
 from .symbols import RANDOM_FUNCTIONS, SymbolTable, parse_expression
 
 POPULATION_LEVEL_BUILTINS = ("t", "dt")
+#: Hidden per-neuron state of models with a refractory period: the steps it has left. Not a valid user
+#: name (it starts with '_'), so it cannot collide with one.
+REFRACTORY_STATE = "_refractory_left"
 
 
 def local_name(name):
@@ -49,6 +52,7 @@ class NeuronKernel:
     checked: List[str] = field(default_factory=list)  # variables scanned for NaN/inf
     dedupe: bool = False            # identical neurons may share one update (see begin_/end_ in the template)
     active: str = ""                # condition for updating at all this step ("": every step)
+    template: str = "neuron_update.hpp.j2"  # the kernel kind that renders it
 
 
 class _Hoister:
@@ -103,17 +107,28 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=Fals
     """
     prefix = f"pop{pop_id}"
     shared = [p.name for p in spec.shared_parameters]
-    per_neuron = [p.name for p in spec.neuron_parameters] + list(spec.variables) + list(spec.inputs)
+    per_neuron = [p.name for p in spec.neuron_parameters] + list(spec.state_names)
+    refractory = spec.refractory is not None
+    if refractory:
+        per_neuron.append(REFRACTORY_STATE)
     names = {n: local_name(n) for n in shared + per_neuron}
     names.update({"t": "t_now", "dt": "dt", "spiked": "spiked_now"})
     printer = KernelPrinter(names)
     hoist = _Hoister(shared + list(POPULATION_LEVEL_BUILTINS), printer.names)
 
+    def held(eq):
+        """During the refractory period a variable keeps its value, unless it is a synaptic input or
+        flagged unless_refractory."""
+        return refractory and not eq.name.startswith("g_") and not eq.unless_refractory
+
     body, updates = [], []
+    if refractory:
+        body.append(f"const bool refractory_now = {local_name(REFRACTORY_STATE)} > 0.0f;")
     for eq in spec.equations:
         target = local_name(eq.name)
         if eq.kind == "assignment":
-            body.append(f"{target} = {printer.doprint(hoist(eq.rhs))};")
+            value = printer.doprint(hoist(eq.rhs))
+            body.append(f"{target} = refractory_now ? {target} : {value};" if held(eq) else f"{target} = {value};")
             body.extend(_clamp(target, eq, printer, hoist))
             continue
         var = sympy.Symbol(eq.name, real=True)
@@ -122,8 +137,12 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=Fals
         body.append(f"const float next_{eq.name} = {printer.doprint(hoist(new_value))};")
         updates.append((target, eq))
     for target, eq in updates:  # second phase: every right-hand side was read before this
-        body.append(f"{target} = next_{eq.name};")
+        body.append(f"{target} = refractory_now ? {target} : next_{eq.name};" if held(eq)
+                    else f"{target} = next_{eq.name};")
         body.extend(_clamp(target, eq, printer, hoist))
+    if refractory:  # one step of the period has passed
+        countdown = local_name(REFRACTORY_STATE)
+        body.append(f"{countdown} = refractory_now ? {countdown} - 1.0f : {countdown};")
 
     reset = []
     for statement in spec.reset:
@@ -134,8 +153,16 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=Fals
         else:
             reset.append(f"{target} = {target} {statement.operator[0]} {value};")
 
+    if refractory:  # whole steps, the nearest to the period
+        steps = sympy.floor(sympy.Add(sympy.Mul(spec.refractory, sympy.Pow(sympy.Symbol("dt", real=True), -1,
+                                                                          evaluate=False), evaluate=False),
+                                      sympy.Float(0.5), evaluate=False), evaluate=False)
+        reset.append(f"{local_name(REFRACTORY_STATE)} = {printer.doprint(hoist(steps))};")
+
     spike = printer.doprint(hoist(spec.spike)) if spec.spike is not None else ""
-    reset_targets = [s.target for s in spec.reset]
+    if refractory:
+        spike = f"(!refractory_now && {spike})"
+    reset_targets = [s.target for s in spec.reset] + ([REFRACTORY_STATE] if refractory else [])
     stored = [n for n in per_neuron if n in spec.variables or n in reset_targets]
 
     compiled_stops = []
@@ -146,7 +173,7 @@ def build_neuron_kernel(pop_id, spec, size, stop_conditions=(), independent=Fals
     active = printer.doprint(spec.active) if spec.active is not None else ""
     hoisted = [(s.name, printer.doprint(e)) for s, e in hoist.hoisted]
     return NeuronKernel(pop_id=pop_id, prefix=prefix, size=size, shared=shared, per_neuron=per_neuron,
-                        stored=stored, inputs=list(spec.inputs), hoisted=hoisted, body=body, spike=spike,
+                        stored=stored, inputs=list(spec.cleared_inputs), hoisted=hoisted, body=body, spike=spike,
                         reset=reset, uses_random=spec.random_sites > 0,
                         stop_conditions=compiled_stops, active=active,
                         checked=list(spec.variables),

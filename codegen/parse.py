@@ -2,9 +2,15 @@
 
 parameters:  ``tau = 20.0`` or ``vt = 1.0 : population``
 equations:   ``dv/dt = rhs : init=-65, min=-90, max=30, exponential`` or ``p = rhs``;
-             ``init=`` may also be an expression of parameters (``init=v0``, ``init=0.5 * vt``)
+             ``tau * dv/dt = rhs`` is ``dv/dt = rhs / tau``; ``init=`` may also be an expression of
+             parameters (``init=v0``, ``init=0.5 * vt``). A synaptic input may have an ODE of its own
+             (``tau_e * dg_exc/dt = -g_exc``): it then keeps its value between steps and each spike adds
+             its weight to it; an input without one is cleared after every step.
 spike:       a condition, ``v > vt``
 reset:       ``v = c; u += d`` (newlines or ';')
+refractory:  a duration in ms (a number or an expression of parameters): after a spike the neuron
+             does not spike and its variables hold, except synaptic inputs and variables flagged
+             ``unless_refractory``, which keep integrating (ANNarchy's rule).
 """
 import re
 
@@ -16,7 +22,7 @@ from .spec import Equation, NeuronSpec, Parameter, ResetStatement
 from .symbols import SymbolTable, check_identifier, parse_expression
 
 MAX_STATEMENTS = 500
-_ODE_LHS = re.compile(r"d\s*([A-Za-z][A-Za-z0-9_]*)\s*/\s*dt\Z")
+_ODE_LHS = re.compile(r"(?:(?P<factor>.+)\*)?d(?P<name>[A-Za-z][A-Za-z0-9_]*)/dt\Z")
 _RESET_OPERATORS = ("+=", "-=", "*=", "/=", "=")
 
 
@@ -87,9 +93,10 @@ def _constant(text, what):
 
 
 class _Parser:
-    def __init__(self, name, parameters, equations, spike, reset, output, active=None):
+    def __init__(self, name, parameters, equations, spike, reset, output, active=None, refractory=None):
         self.name = name
-        self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset, active=active)
+        self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset, active=active,
+                            refractory=refractory)
         self.output = output
         self.table = SymbolTable.with_builtins()
 
@@ -104,6 +111,8 @@ class _Parser:
         declared = self.declare_equations()
         for name in [p.name for p in parameters] + [d[1] for d in declared]:
             self.table.add(name)
+            if name.startswith("g_"):
+                self.table.inputs.append(name)
         equations = tuple(self.parse_equation(*d) for d in declared)
         spike = self.parse_spike()
         reset = self.parse_reset(parameters, equations)
@@ -113,9 +122,33 @@ class _Parser:
             raise EquationError(f"output '{self.output}' is not a parameter or variable of the model",
                                 model=self.name, section="output", symbol=self.output)
         active = self.parse_active(parameters)
+        refractory = self.parse_refractory(spike)
         return NeuronSpec(name=self.name, parameters=parameters, equations=equations, spike=spike,
                           reset=reset, inputs=tuple(dict.fromkeys(self.table.inputs)),
-                          random_sites=self.table.random_sites, output=self.output, active=active)
+                          random_sites=self.table.random_sites, output=self.output, active=active,
+                          refractory=refractory)
+
+    def parse_refractory(self, spike):
+        """The refractory period in ms: a number or an expression of parameters (evaluated after each
+        spike, so a per-neuron parameter gives per-neuron periods)."""
+        text = self.sources["refractory"]
+        if text is None:
+            return None
+        if spike is None:
+            raise EquationError("a refractory period needs a spike condition", model=self.name, section="refractory")
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise EquationError(f"refractory must be a number of ms or an expression of parameters, got "
+                                f"{type(text).__name__}", model=self.name, section="refractory")
+        try:
+            expr = parse_expression(str(text), self.parameter_table, boolean=False)
+        except EquationError as exc:
+            raise EquationError(f"refractory must be a number of ms or an expression of parameters "
+                                f"({exc.message})", model=self.name, section="refractory", text=str(text),
+                                symbol=exc.symbol) from None
+        if not expr.free_symbols and not float(expr) >= 0:
+            raise EquationError(f"refractory must be at least 0 ms, got {text}", model=self.name,
+                                section="refractory", text=str(text))
+        return expr
 
     def _check_new_name(self, name, seen, section, line, text):
         try:
@@ -152,22 +185,34 @@ class _Parser:
                 body, flags = _split_flags(statement)
                 lhs, _, rhs = split_assignment(body)
                 match = _ODE_LHS.match(lhs.replace(" ", ""))
-                kind, name = ("ode", match.group(1)) if match else ("assignment", lhs)
-                self._check_new_name(name, self.seen, "equations", line, statement)
+                kind, name = ("ode", match.group("name")) if match else ("assignment", lhs)
+                factor = match.group("factor") if match else None
+                if kind == "ode" and name.startswith("g_"):
+                    check_identifier(name[2:])  # an input with dynamics: g_<target>
+                else:
+                    self._check_new_name(name, self.seen, "equations", line, statement)
+                if name in self.seen:
+                    raise EquationError(f"'{name}' is declared twice (first on {self.seen[name]})", symbol=name)
             except EquationError as exc:
                 raise self.located(exc, "equations", line, statement) from None
             self.seen[name] = f"equations line {line}"
-            declared.append((kind, name, rhs, flags, line, statement))
+            declared.append((kind, name, rhs, factor, flags, line, statement))
         return declared
 
-    def parse_equation(self, kind, name, rhs_text, flags, line, statement):
+    def parse_equation(self, kind, name, rhs_text, factor_text, flags, line, statement):
         try:
             rhs = parse_expression(rhs_text, self.table, boolean=False)
+            if factor_text is not None:  # tau * dv/dt = rhs  ->  dv/dt = rhs / tau
+                factor = parse_expression(factor_text, self.table, boolean=False)
+                rhs = sympy.Mul(rhs, sympy.Pow(factor, sympy.Integer(-1), evaluate=False), evaluate=False)
             init, lower, upper, method = 0.0, None, None, "euler" if kind == "ode" else ""
+            unless_refractory = False
             for flag in flags:
                 key, _, value = flag.partition("=")
                 key = key.strip()
-                if key == "init" and value:
+                if key == "unless_refractory" and not value:
+                    unless_refractory = True
+                elif key == "init" and value:
                     init = self._initial_value(value, name)
                 elif key in ("min", "max") and value:
                     bound = parse_expression(value, self.table, boolean=False)
@@ -178,12 +223,12 @@ class _Parser:
                     method = key
                 else:
                     raise EquationError(f"unknown equation flag '{flag}' "
-                                        f"(known: init=, min=, max=, {', '.join(INTEGRATORS)})")
+                                        f"(known: init=, min=, max=, unless_refractory, {', '.join(INTEGRATORS)})")
             if method == "exponential":
                 INTEGRATORS[method].new_value(self.table.symbols[name], rhs, None, self.table.symbols["dt"])
         except EquationError as exc:
             raise self.located(exc, "equations", line, statement) from None
-        return Equation(name, kind, rhs, init, lower, upper, method, line, statement)
+        return Equation(name, kind, rhs, init, lower, upper, method, line, statement, unless_refractory)
 
     def _initial_value(self, text, name):
         """A number, or an expression of the model's parameters evaluated per neuron at each reset
@@ -255,11 +300,12 @@ class _Parser:
         return tuple(statements)
 
 
-def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None, active=None):
+def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None, active=None,
+                 refractory=None):
     """Parse a neuron description into a :class:`NeuronSpec` (raises :class:`EquationError`)."""
     if not isinstance(name, str) or not name.strip():
         raise EquationError("a neuron needs a non-empty name")
-    return _Parser(name, parameters, equations, spike, reset, output, active).run()
+    return _Parser(name, parameters, equations, spike, reset, output, active, refractory).run()
 
 
 def free_names(expr):

@@ -25,6 +25,7 @@ class Equation:
     method: str           # integrator name for ODEs, "" for assignments
     line: int
     text: str
+    unless_refractory: bool = False  # keeps integrating during the refractory period
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class NeuronSpec:
     random_sites: int             # number of Uniform/Normal call sites
     output: Optional[str]         # variable sent as a graded value instead of spikes
     active: Optional[sympy.Basic] = None  # condition on shared parameters, t and dt: the steps it updates
+    refractory: Optional[sympy.Expr] = None  # ms after a spike without spikes or integration
 
     @property
     def neuron_parameters(self):
@@ -64,12 +66,22 @@ class NeuronSpec:
     def spiking(self):
         return self.spike is not None
 
+    @property
+    def cleared_inputs(self):
+        """Inputs without an ODE of their own: they hold one step's events and are cleared after it."""
+        return tuple(g for g in self.inputs if g not in self.variables)
+
+    @property
+    def state_names(self):
+        """Variables, then the cleared inputs (an input with an ODE is a variable too)."""
+        return self.variables + self.cleared_inputs
+
     def attribute_names(self):
         """Every name a Population exposes for this model."""
-        return tuple(p.name for p in self.parameters) + self.variables + self.inputs
+        return tuple(p.name for p in self.parameters) + self.state_names
 
     def initial_values(self):
         values = {p.name: p.value for p in self.parameters}
-        values.update({e.name: e.init for e in self.equations})
         values.update({g: 0.0 for g in self.inputs})
+        values.update({e.name: e.init for e in self.equations})
         return values

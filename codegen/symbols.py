@@ -145,8 +145,8 @@ def check_identifier(name):
     if name in RESERVED_NAMES:
         raise EquationError(f"'{name}' is a built-in name and cannot be declared", symbol=name)
     if name.startswith("g_"):
-        raise EquationError(f"'{name}' is a synaptic input name (g_<target>) and cannot be declared",
-                            symbol=name)
+        raise EquationError(f"'{name}' is a synaptic input name (g_<target>): it cannot be a parameter or an "
+                            f"assignment; give it dynamics with an ODE instead (d{name}/dt = ...)", symbol=name)
 
 
 def _protect_keywords(text):
