@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy
 
-from annsnn.errors import BuildError, ToolchainError
+from .errors import BuildError, ToolchainError
 
 log = logging.getLogger("annsnn.build")
 
@@ -109,9 +109,9 @@ def _cython():
 
 def build_key(sources, compiler):
     cython_version, _ = _cython()
-    from annsnn import __version__
     digest = hashlib.sha256()
-    parts = [__version__, sys.version, platform.machine(), cython_version, numpy.__version__,
+    # the sources carry the templates and the generator's version line, so they stand for both
+    parts = [sys.version, platform.machine(), cython_version, numpy.__version__,
              compiler_identity(compiler), cpu_identity(), " ".join(compiler_flags())]
     parts += [f"{name}\n{text}" for name, text in sorted(sources.items())]
     for part in parts:

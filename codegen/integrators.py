@@ -8,7 +8,7 @@ from typing import Callable
 
 import sympy
 
-from annsnn.errors import EquationError
+from .errors import EquationError
 from .symbols import RANDOM_FUNCTIONS
 
 

@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 import sympy
 
-from annsnn.errors import EquationError
+from .errors import EquationError
 from .integrators import INTEGRATORS
 from .printer import KernelPrinter
 from .symbols import RANDOM_FUNCTIONS, SymbolTable, parse_expression

@@ -16,7 +16,7 @@ import re
 
 import sympy
 
-from annsnn.errors import EquationError
+from .errors import EquationError
 from .integrators import INTEGRATORS
 from .spec import Equation, NeuronSpec, Parameter, ResetStatement
 from .symbols import SymbolTable, check_identifier, parse_expression

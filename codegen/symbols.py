@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from annsnn.errors import EquationError
+from .errors import EquationError
 
 MAX_EXPRESSION_LENGTH = 4000
 MAX_EXPRESSION_DEPTH = 60
