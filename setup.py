@@ -22,7 +22,8 @@ setup(
                   "h5py", "scikit-learn", "matplotlib"],
         "plot": ["matplotlib"],
         "distributed": ["dask[distributed]>=2024.1"],
-        "test": ["pytest>=7", "hypothesis>=6", "pandas"],
+        "onnx": ["onnx>=1.15"],
+        "test": ["pytest>=7", "hypothesis>=6", "pandas", "onnx>=1.15", "scipy"],
     },
     entry_points={"console_scripts": ["annsnn=annsnn.cli:main"]},
 )

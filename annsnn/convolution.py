@@ -22,7 +22,15 @@ def _pair(value, what):
 
 
 def output_size(size, window, stride, padding):
-    """Keras' output length and leading padding for one spatial axis."""
+    """Output length and leading padding for one spatial axis: Keras' 'same' or 'valid', or explicit
+    (before, after) cells as ONNX and PyTorch state them."""
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2 or min(int(p) for p in padding) < 0:
+            raise NetworkError(f"explicit padding must be (before, after) cells >= 0, got {padding}")
+        before, after = (int(p) for p in padding)
+        if size + before + after < window:
+            raise NetworkError(f"window {window} is larger than the padded input ({size} + {before} + {after})")
+        return (size + before + after - window) // stride + 1, before
     if padding == "valid":
         if size < window:
             raise NetworkError(f"window {window} is larger than the input ({size}) with padding 'valid'")
@@ -32,6 +40,17 @@ def output_size(size, window, stride, padding):
         total = max((out - 1) * stride + window - size, 0)
         return out, total // 2
     raise NetworkError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def axis_padding(padding, axis):
+    """The padding of one axis: 'same' / 'valid' for both, or the axis' (before, after) of
+    ((top, bottom), (left, right))."""
+    if isinstance(padding, str):
+        return padding
+    try:
+        return tuple(padding[axis])
+    except (TypeError, IndexError):
+        raise NetworkError(f"padding must be 'same', 'valid' or ((top, bottom), (left, right)), got {padding!r}") from None
 
 
 def _image_geometry(pop, role, name):
@@ -80,8 +99,8 @@ class ConvolutionProjection(_Spatial):
         if not np.isfinite(kernel).all():
             raise InputError(f"projection '{name}': kernel contains NaN or inf")
         self.stride, self.padding = _pair(stride, "stride"), padding
-        (oh, pt), (ow, pl) = (output_size(h, kernel.shape[0], self.stride[0], padding),
-                              output_size(w, kernel.shape[1], self.stride[1], padding))
+        (oh, pt), (ow, pl) = (output_size(h, kernel.shape[0], self.stride[0], axis_padding(padding, 0)),
+                              output_size(w, kernel.shape[1], self.stride[1], axis_padding(padding, 1)))
         self.pad, self.out = (pt, pl), (oh, ow)
         self._check_post((oh, ow, kernel.shape[3]))
         self._w = aligned_copy(kernel)
@@ -124,8 +143,10 @@ class PoolingProjection(_Spatial):
     """Max or mean over windows, per channel; ``max_rule`` (MAX_RULES) for max pooling of spikes."""
     kind = "pool"
 
-    def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, max_rule, name):
+    def __init__(self, network, index, pre, post, operation, pool_size, target, stride, padding, max_rule,
+                 count_include_pad, name):
         super().__init__(network, index, pre, post, target, name)
+        self.count_include_pad = bool(count_include_pad)  # mean over the whole window, padded cells as zeros
         h, w, c = _image_geometry(pre, "pre", name)
         if operation not in ("max", "mean"):
             raise NetworkError(f"projection '{name}': operation must be 'max' or 'mean', got {operation!r}")
@@ -136,8 +157,8 @@ class PoolingProjection(_Spatial):
         self.pool_size = _pair(pool_size, "pool_size")
         self.stride = _pair(stride if stride is not None else self.pool_size, "stride")
         self.padding = padding
-        (oh, pt), (ow, pl) = (output_size(h, self.pool_size[0], self.stride[0], padding),
-                              output_size(w, self.pool_size[1], self.stride[1], padding))
+        (oh, pt), (ow, pl) = (output_size(h, self.pool_size[0], self.stride[0], axis_padding(padding, 0)),
+                              output_size(w, self.pool_size[1], self.stride[1], axis_padding(padding, 1)))
         self.pad, self.out = (pt, pl), (oh, ow)
         self._check_post((oh, ow, c))
         self._count = aligned_zeros((network.batch_size, pre.size), np.int32)
@@ -161,4 +182,5 @@ class PoolingProjection(_Spatial):
         h, w, c = self.pre.geometry
         return super().template_context(H=h, W=w, C=c, OH=self.out[0], OW=self.out[1], PH=self.pool_size[0],
                                         PW=self.pool_size[1], SH=self.stride[0], SW=self.stride[1], PT=self.pad[0],
-                                        PL=self.pad[1], operation=self.operation, max_rule=self.max_rule)
+                                        PL=self.pad[1], operation=self.operation, max_rule=self.max_rule,
+                                        count_include_pad=self.count_include_pad)

@@ -126,17 +126,20 @@ class Network:
     def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None,
                             source=None, delays=None):
         """Shared-kernel convolution between (H, W, C) populations; ``kernel`` is (KH, KW, C_in, C_out)
-        as Keras stores it. The post geometry must be the convolution's output shape."""
+        as Keras stores it. ``padding``: 'same', 'valid' or ((top, bottom), (left, right)) cells. The post
+        geometry must be the convolution's output shape."""
         return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding,
                                     source=source, delays=delays)
 
     def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
-                        padding="valid", name=None, max_rule="winner", source=None, delays=None):
+                        padding="valid", name=None, max_rule="winner", source=None, delays=None,
+                        count_include_pad=False):
         """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
         (OH, OW, C), or (C,) for a global pooling window. ``max_rule`` says how max pooling treats spikes
-        (see PoolingProjection)."""
+        (see PoolingProjection); a mean divides by the cells of the window inside the image, or by the
+        whole window with ``count_include_pad``."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
-                                    padding, max_rule, source=source, delays=delays)
+                                    padding, max_rule, count_include_pad, source=source, delays=delays)
 
     def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None, source=None,
                            delays=None):

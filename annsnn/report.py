@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 
 from . import plot
-from .conversion.converter import calibration_activations
 from .conversion.normalization import format_factor
 
 DIAGNOSTIC_SAMPLES = 64
@@ -65,7 +64,7 @@ def _diagnostics(conv, x, duration, out_dir):
         for mon in monitors + ([trace] if trace else []):
             net.monitors.remove(mon)
     files["rates"] = plot.rate_histograms(rates, out_dir / "firing_rates.png")
-    activations = calibration_activations(conv.keras_model, conv.plans, x[:n].reshape((n,) + conv.plans[0].shape))
+    activations = conv.source.activations(x[:n].reshape((n,) + conv.plans[0].shape))
     pairs = {plan.name: (act.reshape(n, -1), rates[plan.name]) for plan, act in zip(conv.plans, activations)
              if plan.name in rates and plan.kind != "input"}
     files["activation_vs_rate"] = plot.activation_vs_rate(pairs, out_dir / "activation_vs_rate.png")

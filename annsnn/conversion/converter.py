@@ -13,8 +13,7 @@ from annsnn.network import PROPAGATIONS, Network
 from annsnn.neuron import Neuron
 
 from .keras_graph import fused_into_add
-from .keras_graph import plan_layers
-from .keras_model import load_keras
+from .source_model import format_of, keras_activations, open_model
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
 from .normalization import (DATA_NORMALIZATIONS, data_based_factors, format_factor, merge_weight,
                             model_based_factors, weight_factor)
@@ -146,7 +145,7 @@ class ANNtoSNNConverter:
         self.schedule = None  # TTFS: when each layer integrates and fires (set by _build)
         self.seed = seed
         self.num_threads = num_threads
-        self.plans = self.factors = None
+        self.plans = self.factors = self.source = None
         # what calibration chose (see prepare_keras_model)
         self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
         self.network = None
@@ -154,7 +153,7 @@ class ANNtoSNNConverter:
 
     # -- conversion ------------------------------------------------------------------------------
     def load_keras_model(self, model, directory=None, scale_factor=None, show_info=True, batch_size=None,
-                         calibration_data=None, compile=True, calibration_duration=None):
+                         calibration_data=None, compile=True, calibration_duration=None, format="keras"):
         """Read the model, normalise its weights and compile the spiking network; returns the Network.
 
         ``calibration_data`` (training samples like those given to predict, never test samples) is
@@ -165,7 +164,7 @@ class ANNtoSNNConverter:
         content-hash cache. ``compile=False`` leaves the build to whoever simulates (Dask workers).
         """
         self.prepare_keras_model(model, scale_factor=scale_factor, calibration_data=calibration_data,
-                                 batch_size=batch_size, calibration_duration=calibration_duration)
+                                 batch_size=batch_size, calibration_duration=calibration_duration, format=format)
         self.network = self._build(self.plans, self.batch_size)
         started = time.perf_counter()
         if compile:
@@ -175,13 +174,21 @@ class ANNtoSNNConverter:
             print(self.summary())
         return self.network
 
+    def load_onnx_model(self, model, **options):
+        """load_keras_model for an ONNX file (or onnx.ModelProto) exported from PyTorch: same options."""
+        return self.load_model(model, format="onnx", **options)
+
+    def load_model(self, model, format=None, **options):
+        """load_keras_model for any supported format (FORMATS), chosen from the file name by default."""
+        return self.load_keras_model(model, format=format or format_of(model), **options)
+
     def prepare_keras_model(self, model, scale_factor=None, calibration_data=None, batch_size=None,
-                            calibration_duration=None):
+                            calibration_duration=None, format="keras"):
         """Plan, normalise and calibrate (what a distributed run needs on the client); calibration
         builds and simulates the network here."""
-        keras_model = load_keras(model)
-        plans = plan_layers(keras_model)
-        self.plans, self.keras_model = plans, keras_model
+        self.source = open_model(model, format)
+        plans = self.source.plans
+        self.plans, self.keras_model = plans, self.source.model if format == "keras" else None
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
         x = activations = None
@@ -193,7 +200,7 @@ class ANNtoSNNConverter:
             if not np.any(x):
                 raise ConversionError("calibration_data is all zeros: no layer is active on it, so no scale can be "
                                       "chosen; pass training samples")
-            activations = calibration_activations(keras_model, plans, x.reshape((-1,) + plans[0].shape))
+            activations = self.source.activations(x.reshape((-1,) + plans[0].shape))
         # biases act every step, weights per input spike: biases are scaled by the encoding's spike rate
         self.bias_gain = (encoding_gain(self.input_model, self.input_scale, self.seed)
                           if self.coding == "rate" and any(plan.bias is not None for plan in plans) else 1.0)
@@ -238,7 +245,7 @@ class ANNtoSNNConverter:
         if num_threads is not None:
             options["num_threads"] = num_threads
         conv = cls(**options)
-        conv.plans, conv.keras_model = list(recipe.plans), None
+        conv.plans, conv.keras_model, conv.source = list(recipe.plans), None, None
         conv.factors, conv.bias_factors = list(recipe.factors), list(recipe.bias_factors)
         conv.lambdas, conv.batch_size = dict(recipe.lambdas), recipe.batch_size
         conv.bias_corrections = dict(recipe.bias_corrections)
@@ -374,7 +381,8 @@ class ANNtoSNNConverter:
             return net.connect_convolution(pre, post, plan.weights * factor, stride=plan.stride,
                                            padding=plan.padding, name=name, source=source)
         return net.connect_pooling(pre, post, plan.operation, plan.pool_size, stride=plan.stride,
-                                   padding=plan.padding, name=name, max_rule=self.max_pool, source=source)
+                                   padding=plan.padding, name=name, max_rule=self.max_pool, source=source,
+                                   count_include_pad=plan.count_include_pad)
 
     def get_annarchy_network(self):
         """Compatibility alias: the annsnn Network."""
@@ -562,24 +570,8 @@ def check_duration(duration):
 
 
 def calibration_activations(keras_model, plans, x):
-    """The ANN's activation of every plan on ``x``, the input first (one Keras forward pass).
-
-    A softmax layer contributes its logits: the spiking output layer represents those, not probabilities.
-    """
-    from .keras_model import import_keras
-    keras = import_keras()
-    outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
-    probe = keras.Model(keras_model.inputs, outputs)
-    # called eagerly batch by batch: predict() would trace a new function for every probe model
-    batches = [probe([x[start:start + 256]], training=False) for start in range(0, len(x), 256)]
-    batches = [batch if isinstance(batch, (list, tuple)) else [batch] for batch in batches]
-    values = [x] + [np.concatenate([np.asarray(batch[k]) for batch in batches])
-                    for k in range(len(outputs))]
-    for index, plan in enumerate(plans):
-        if plan.activation == "softmax":
-            logits = values[index - 1].reshape(len(x), -1) @ plan.weights
-            values[index] = logits + (plan.bias if plan.bias is not None else 0.0)
-    return values
+    """The Keras model's activation of every plan on ``x`` (kept for callers of earlier versions)."""
+    return keras_activations(keras_model, plans, x)
 
 
 def progress_bar(total, enabled, desc="annsnn predict"):

@@ -31,7 +31,8 @@ class LayerPlan:
     bias: Optional[np.ndarray] = None # per output channel (folded BatchNorm included)
     output_layer: str = ""            # Keras layer whose output is this plan's activation
     folded: Tuple[str, ...] = ()      # BatchNormalization layers folded into this one
-    ceiling: Optional[float] = None   # trained QCFS ceiling: the activation one spike per step stands for
+    ceiling: Optional[float] = None   # trained QCFS ceiling (or a bounded ReLU's bound): what one spike per step stands for
+    count_include_pad: bool = False   # mean pooling: divide by the whole window, padded cells included
 
     @property
     def size(self):

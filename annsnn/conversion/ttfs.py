@@ -217,7 +217,8 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
                                                     padding=through.padding, name=name))
             else:  # pooling: max relays the earliest spike; average is the mean of the spike-coded values
                 made.append(net.connect_pooling(pre, pop, "mean", through.pool_size, target=target,
-                                                stride=through.stride, padding=through.padding, name=name))
+                                                stride=through.stride, padding=through.padding, name=name,
+                                                count_include_pad=through.count_include_pad))
 
     if plan.kind in ("add", "concat"):
         offset = 0
