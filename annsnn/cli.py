@@ -118,25 +118,25 @@ def _scale_factor(text):
 def run_demo(args):
     import numpy as np
     from annsnn import ANNtoSNNConverter
-    from annsnn.conversion.keras_model import load_keras
+    from annsnn.conversion.source_model import open_model
 
     model_path = bundled_model_path(args.model)
     if not model_path.is_file():
         raise AnnsnnError(f"bundled model '{args.model}' not found at {model_path}")
-    keras_model = load_keras(str(model_path))
-    shape = tuple(keras_model.inputs[0].shape[1:])
+    source = open_model(str(model_path))
+    shape = source.input_shape
     x, y = _load_data("mnist", shape, args.samples)
     conv = ANNtoSNNConverter(**_converter_options(args), seed=args.seed, k=args.k)
     calibration = _calibration_samples("mnist", "mnist", shape, args.calibration,
                                        _needs_calibration(conv))
     n = len(x)
-    ann_accuracy = _ann_accuracy(keras_model, x, y)
+    ann_accuracy = _ann_accuracy(source, x, y)
 
     duration = _duration(args)
     print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), preset '{args.preset}': "
           f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
-    conv.load_keras_model(keras_model, scale_factor=_scale_factor(args.scale_factor), show_info=True,
-                          batch_size=args.batch_size, calibration_data=calibration)
+    conv.load_model(source, scale_factor=_scale_factor(args.scale_factor), show_info=True,
+                    batch_size=args.batch_size, calibration_data=calibration)
     duration = _steps(conv, duration)
     started = time.perf_counter()
     predictions = np.array(conv.predict(x, duration_per_sample=duration, progress=not args.quiet))
@@ -206,26 +206,26 @@ def _dask_client(scheduler, workers):
         yield client
 
 
-def _ann_accuracy(keras_model, x, y):
-    return float((keras_model.predict(x, verbose=0, batch_size=512).argmax(1) == y).mean())
+def _ann_accuracy(source, x, y):
+    return float((source.predict_classes(x) == y).mean())
 
 
 def run_convert(args):
     from annsnn import ANNtoSNNConverter
-    from annsnn.conversion.keras_model import load_keras
+    from annsnn.conversion.source_model import open_model
     from annsnn.report import build_report, format_table, layer_table
 
-    model = load_keras(args.model)
-    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    model = open_model(args.model)  # Keras or ONNX, by the file name
+    shape = model.input_shape
     conv = ANNtoSNNConverter(**_converter_options(args), k=args.k, seed=args.seed)
-    x, y = _load_data(args.data, shape or (0,), args.samples)
-    calibration = _calibration_samples(args.calibration_data, args.data, shape or (0,), args.calibration,
+    x, y = _load_data(args.data, shape, args.samples)
+    calibration = _calibration_samples(args.calibration_data, args.data, shape, args.calibration,
                                        _needs_calibration(conv))
     duration = _duration(args)
     print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
           f"{0 if calibration is None else len(calibration):,} training samples")
-    conv.load_keras_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
-                          batch_size=args.batch_size, calibration_data=calibration)
+    conv.load_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
+                    batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
     duration = _steps(conv, duration)
     ann = _ann_accuracy(model, x, y)
@@ -257,12 +257,18 @@ def run_convert(args):
 
 
 def run_info(args):
-    from annsnn.conversion.keras_graph import plan_layers
-    from annsnn.conversion.keras_model import load_keras
+    from annsnn.conversion.source_model import format_of, open_model
     from annsnn.errors import ConversionError
-    model = load_keras(args.model)
+    if format_of(args.model) == "onnx":
+        from annsnn.conversion.onnx_model import load_onnx, unsupported_nodes
+        missing = unsupported_nodes(load_onnx(args.model))
+        if missing:
+            print(f"{args.model}: does not convert: {len(missing)} node(s) of unsupported operations:")
+            for name, op in missing:
+                print(f"  {name:30s} {op}")
+            return 1
     try:
-        plans = plan_layers(model)
+        plans = open_model(args.model).plans
     except ConversionError as exc:
         print(f"{args.model}: does not convert: {exc}")
         return 1
@@ -338,8 +344,8 @@ def build_parser():
     parser = _Parser(prog="annsnn", description="Convert Keras networks to spiking networks "
                      "and simulate them with generated C++.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    convert = sub.add_parser("convert", help="convert a .keras model, evaluate it and write a report with plots")
-    convert.add_argument("model", help="path to a .keras file")
+    convert = sub.add_parser("convert", help="convert a .keras or .onnx model, evaluate it and write a report with plots")
+    convert.add_argument("model", help="path to a .keras (or .h5) or .onnx file")
     convert.add_argument("--data", default="mnist", help="'mnist' (bundled test set) or a .npz with x and y")
     _conversion_arguments(convert)
     convert.add_argument("--calibration-data", dest="calibration_data", default=None, metavar="SOURCE",
@@ -358,8 +364,8 @@ def build_parser():
     cluster.add_argument("--workers", type=_positive, default=None, metavar="N",
                          help="simulate on a local Dask cluster of N worker processes")
     convert.set_defaults(handler=run_convert)
-    info = sub.add_parser("info", help="say whether a .keras model converts, and if not which layer blocks it")
-    info.add_argument("model", help="path to a .keras file")
+    info = sub.add_parser("info", help="say whether a .keras or .onnx model converts, and if not what blocks it")
+    info.add_argument("model", help="path to a .keras (or .h5) or .onnx file")
     info.set_defaults(handler=run_info)
     demo = sub.add_parser("demo", help="convert and evaluate a bundled MNIST model, offline")
     demo.add_argument("--model", choices=BUNDLED_MODELS, default="mlp")

@@ -152,3 +152,38 @@ def test_bad_files_get_one_clear_error(tmp_path):
         annsnn.ANNtoSNNConverter().load_onnx_model(bad)
     with pytest.raises(ConversionError, match="not found"):
         annsnn.ANNtoSNNConverter().load_model(tmp_path / "missing.onnx")
+
+
+PYTORCH_CONVERTED = ["test_Conv2d", "test_Conv2d_no_bias", "test_Conv2d_padding", "test_Conv2d_strided", "test_Linear",
+                     "test_Linear_no_bias", "test_MaxPool2d", "test_AvgPool2d", "test_AvgPool2d_stride",
+                     "test_BatchNorm2d_eval", "test_BatchNorm2d_momentum_eval"]
+
+
+@pytest.mark.parametrize("case", PYTORCH_CONVERTED)
+def test_old_pytorch_exports_in_the_onnx_wheel(case):
+    """PyTorch exports that ship with the onnx wheel (backend test data), with their own inputs and outputs."""
+    from pathlib import Path
+    folder = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted" / case
+    if not folder.is_dir():
+        pytest.skip(f"{case} is not in this onnx wheel")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(folder / "model.onnx")))
+    tensors = []
+    for name in ("input_0.pb", "output_0.pb"):
+        proto = onnx.TensorProto()
+        proto.ParseFromString((folder / "test_data_set_0" / name).read_bytes())
+        tensors.append(numpy_helper.to_array(proto))
+    x, expected = tensors
+    plans = plan_onnx(model, classifier=False)
+    got = analog_outputs(plans, x.transpose(0, 2, 3, 1) if x.ndim == 4 else x)[plans[-1].name]
+    got = got.transpose(0, 3, 1, 2) if got.ndim == 4 else got
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_info_lists_every_unsupported_node(tmp_path, capsys):
+    from annsnn.cli import main
+    nodes = [helper.make_node("Sigmoid", ["x"], ["a"], name="first"), helper.make_node("Tanh", ["a"], ["y"], name="second")]
+    path = tmp_path / "squash.onnx"
+    onnx.save(model_of(nodes, {}, (4,)), str(path))
+    assert main(["info", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "2 node(s)" in out and "first" in out and "Sigmoid" in out and "second" in out and "Tanh" in out

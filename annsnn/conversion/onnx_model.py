@@ -124,7 +124,7 @@ class _Importer:
         return plan
 
     # -- the walk ----------------------------------------------------------------------------
-    def run(self):
+    def run(self, classifier):
         inputs = [i for i in self.graph.input if i.name not in self.constants]
         if len(inputs) != 1:
             raise ConversionError(f"the ONNX model has {len(inputs)} inputs; only single-input models convert")
@@ -145,7 +145,7 @@ class _Importer:
         if len(outputs) != 1 or outputs[0] not in self.tensors:
             raise ConversionError(f"the ONNX model must have one output produced by a converted layer, got {outputs}")
         last = self.plans[self.tensors[outputs[0]].plan]
-        if last.kind != "dense":
+        if classifier and last.kind != "dense":
             raise ConversionError(f"the last layer '{last.name}' is {last.keras_class}; end the model with a "
                                   "Gemm/MatMul layer (and optionally Softmax)")
         for plan in self.plans.values():
@@ -227,12 +227,19 @@ class _Importer:
                       bias=bias)
 
     def op_BatchNormalization(self, node):
-        plan = self.linear_tail(node, "BatchNormalization")
-        if plan.kind == "add":
-            _fail(node, "cannot be folded into an Add", "place BatchNormalization after a Gemm or Conv")
         gamma, beta, mean, var = (self.constant(node, i, what) for i, what in
                                   ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
         scale = gamma / np.sqrt(var + self.attributes(node).get("epsilon", 1e-5))
+        tensor = self.source(node)
+        plan = self.plans[tensor.plan]
+        if plan.kind not in ("dense", "conv") or plan.activation != "linear" or tensor.flat_from is not None:
+            # nothing to fold into: a per-channel affine map of its own (a diagonal 1x1 convolution)
+            if len(plan.shape) != 3 or tensor.flat_from is not None:
+                _fail(node, "follows no Gemm or Conv and has no image input", "place it after a Gemm or Conv")
+            kernel = np.diag(scale)[None, None].astype(np.float32)
+            self.new_plan(node, "conv", plan.shape, [plan.name], weights=kernel, padding="valid",
+                          bias=(beta - mean * scale).astype(np.float32))
+            return
         bias = plan.bias if plan.bias is not None else np.zeros(plan.weights.shape[-1])
         self.update(node, plan, weights=(plan.weights * scale).astype(np.float32),
                     bias=((bias - mean) * scale + beta).astype(np.float32), folded=plan.folded + (node.name,))
@@ -334,9 +341,10 @@ class _Importer:
         self._flatten(node)
 
 
-def plan_onnx(model):
-    """LayerPlans in the graph's (topological) order, the input first; raises ConversionError naming the node."""
-    return _Importer(model).run()
+def plan_onnx(model, classifier=True):
+    """LayerPlans in the graph's (topological) order, the input first; raises ConversionError naming the node.
+    ``classifier`` demands what a spiking read-out needs: a Gemm/MatMul layer at the end."""
+    return _Importer(model).run(classifier)
 
 
 def onnx_activations(model, plans, x):
@@ -362,3 +370,17 @@ def onnx_activations(model, plans, x):
         values.append(value.transpose(0, 2, 3, 1) if value.ndim == 4 and len(plan.shape) == 3 else
                       value.reshape(len(x), *plan.shape))
     return values
+
+
+def onnx_outputs(model, plans, x):
+    """The ONNX model's output on ``x`` (N, *plans[0].shape, channels-last)."""
+    from onnx.reference import ReferenceEvaluator
+    feed = x if len(plans[0].shape) == 1 else x.transpose(0, 3, 1, 2)
+    return np.asarray(ReferenceEvaluator(model).run(None, {plans[0].output_layer: np.ascontiguousarray(
+        feed, dtype=np.float32)})[0]).reshape(len(x), -1)
+
+
+def unsupported_nodes(model):
+    """(node name, op type) of every node the importer has no rule for (what `annsnn info` lists)."""
+    return [(node.name or node.output[0], node.op_type) for node in model.graph.node
+            if not hasattr(_Importer, "op_" + node.op_type)]

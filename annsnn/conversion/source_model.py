@@ -19,6 +19,20 @@ class SourceModel:
     model: Any        # the keras.Model or onnx.ModelProto
     plans: List       # LayerPlans, the input first
 
+    @property
+    def input_shape(self):
+        """The input of one sample, channels-last: (features,) or (H, W, C)."""
+        return self.plans[0].shape
+
+    def predict_classes(self, x, batch=512):
+        """The ANN's class decisions on ``x`` (N, *input_shape)."""
+        import numpy as np
+        if self.format == "keras":
+            return self.model.predict(x, verbose=0, batch_size=batch).argmax(1)
+        from .onnx_model import onnx_outputs
+        return np.concatenate([onnx_outputs(self.model, self.plans, x[i:i + batch]).argmax(1)
+                               for i in range(0, len(x), batch)])
+
     def activations(self, x):
         """The ANN's activation of every plan on ``x`` (N, *input shape), channels-last, the input first;
         a softmax layer contributes its logits (what the spiking output layer represents)."""
@@ -30,6 +44,8 @@ class SourceModel:
 
 def format_of(model_or_path):
     """'onnx' for .onnx files and onnx.ModelProto objects, 'keras' otherwise."""
+    if isinstance(model_or_path, SourceModel):
+        return model_or_path.format
     if isinstance(model_or_path, (str, Path)):
         return "onnx" if str(model_or_path).lower().endswith(".onnx") else "keras"
     return "onnx" if type(model_or_path).__name__ == "ModelProto" else "keras"
@@ -37,6 +53,8 @@ def format_of(model_or_path):
 
 def open_model(model_or_path, format=None):
     """A SourceModel from a path or a model object; ``format`` (FORMATS) defaults to the file's."""
+    if isinstance(model_or_path, SourceModel):
+        return model_or_path
     format = format or format_of(model_or_path)
     if format == "keras":
         from .keras_graph import plan_layers
