@@ -23,7 +23,8 @@ setup(
         "plot": ["matplotlib"],
         "distributed": ["dask[distributed]>=2024.1"],
         "onnx": ["onnx>=1.15"],
-        "test": ["pytest>=7", "hypothesis>=6", "pandas", "onnx>=1.15", "scipy"],
+        "nir": ["nir>=1.0"],
+        "test": ["pytest>=7", "hypothesis>=6", "pandas", "onnx>=1.15", "nir>=1.0", "scipy"],
     },
     entry_points={"console_scripts": ["annsnn=annsnn.cli:main"]},
 )

@@ -227,6 +227,10 @@ def run_convert(args):
     conv.load_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
                     batch_size=args.batch_size, calibration_data=calibration)
     print(format_table(layer_table(conv)))
+    if args.nir:
+        from annsnn.nir_export import export_nir
+        export_nir(conv, args.nir)
+        print(f"NIR graph          {args.nir}")
     duration = _steps(conv, duration)
     ann = _ann_accuracy(model, x, y)
     settings = dict(model=str(args.model), data=args.data, preset=args.preset,
@@ -357,6 +361,7 @@ def build_parser():
     convert.add_argument("--out", default="annsnn-report", help="report directory (default ./annsnn-report)")
     convert.add_argument("--seed", type=int, default=1)
     convert.add_argument("--no-plots", dest="no_plots", action="store_true")
+    convert.add_argument("--nir", metavar="PATH", help="also write the converted network as a NIR graph (nir.write)")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     cluster = convert.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
