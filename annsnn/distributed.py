@@ -18,7 +18,7 @@ try:
 except ImportError as exc:  # only reached when a client was passed
     raise ImportError("annsnn's distributed runs need Dask: pip install 'annsnn[distributed]'") from exc
 
-from annsnn.conversion.converter import ANNtoSNNConverter, progress_bar
+from annsnn.progress import progress_bar
 from annsnn.conversion.outcome import Outcome
 from annsnn.errors import AnnsnnError, InputError, WorkerError
 
@@ -45,8 +45,10 @@ def _describe(worker):
 class NetworkPlugin(WorkerPlugin):
     """Holds one recipe on a worker and a pool of networks built from it (one per concurrent task)."""
 
-    def __init__(self, recipe):
-        self.recipe = recipe
+    def __init__(self, recipe, rebuild):
+        # rebuild(recipe, num_threads=...) -> a converter; passed in (pickled by reference) so that this
+        # runner does not import the converter, which imports it
+        self.recipe, self.rebuild = recipe, rebuild
 
     def setup(self, worker):
         self.worker = worker
@@ -62,7 +64,7 @@ class NetworkPlugin(WorkerPlugin):
         except queue.Empty:
             pass
         try:
-            return ANNtoSNNConverter.from_recipe(self.recipe, num_threads=worker_threads(self.recipe))
+            return self.rebuild(self.recipe, num_threads=worker_threads(self.recipe))
         except AnnsnnError as exc:
             raise WorkerError(f"building the network failed on {_describe(self.worker)}: "
                               f"{type(exc).__name__}: {exc}", worker=self.worker.address) from None
@@ -149,7 +151,7 @@ def submit(conv, client, x, y, duration, batch_size=None, chunk_size=None):
     threads = sum(client.nthreads().values())
     size = chunk_length(len(x), x[0].nbytes, recipe.batch_size, chunk_size, threads)
     name = f"{PLUGIN_PREFIX}{recipe.digest()[:16]}-{uuid.uuid4().hex[:8]}"
-    client.register_plugin(NetworkPlugin(recipe), name=name)
+    client.register_plugin(NetworkPlugin(recipe, type(conv).from_recipe), name=name)
     job = ClusterJob(client, conv, name, [], [])
     try:
         for start in range(0, len(x), size):

@@ -13,7 +13,7 @@ the gradient of the clip). The converter recognises the layer: the trained ceili
 layer's scale (its threshold in the spiking network) and the membranes start at half threshold, so
 the SNN needs no percentile for that layer and reaches the ANN's accuracy within a few steps.
 """
-from annsnn.conversion.keras_model import import_keras
+from annsnn.conversion.keras_import import import_keras
 
 keras = import_keras()
 ops = keras.ops

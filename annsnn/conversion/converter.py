@@ -11,6 +11,7 @@ from annsnn.errors import ConversionError, InputError
 from annsnn.convolution import MAX_RULES
 from annsnn.network import PROPAGATIONS, Network
 from annsnn.neuron import Neuron
+from annsnn.progress import progress_bar
 
 from .keras_graph import fused_into_add
 from .source_model import format_of, keras_activations, open_model
@@ -572,10 +573,3 @@ def check_duration(duration):
 def calibration_activations(keras_model, plans, x):
     """The Keras model's activation of every plan on ``x`` (kept for callers of earlier versions)."""
     return keras_activations(keras_model, plans, x)
-
-
-def progress_bar(total, enabled, desc="annsnn predict"):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="sample", desc=desc)

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from annsnn.errors import ConversionError
+from .keras_import import import_keras  # noqa: F401  (imported from here by earlier callers)
 
 # Layers that do not change what a spiking network computes at inference.
 PASS_THROUGH = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
@@ -37,20 +38,6 @@ class LayerPlan:
     @property
     def size(self):
         return int(np.prod(self.shape))
-
-
-def import_keras():
-    """Keras, without TensorFlow's C++ start-up notices (CPU features, oneDNN) on stderr.
-
-    TF_CPP_MIN_LOG_LEVEL=1 drops only INFO lines, so TensorFlow's warnings and errors still print;
-    it must be set before TensorFlow loads, and a value the user set wins.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    try:
-        import keras
-    except ImportError:
-        raise ConversionError("reading Keras models needs TensorFlow/Keras: pip install 'annsnn[keras]'") from None
-    return keras
 
 
 def load_keras(model_or_path):

@@ -71,7 +71,7 @@ def open_model(model_or_path, format=None):
 def keras_activations(keras_model, plans, x):
     """Every plan's activation from one Keras forward pass (see SourceModel.activations)."""
     import numpy as np
-    from .keras_model import import_keras
+    from .keras_import import import_keras
     keras = import_keras()
     outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
     probe = keras.Model(keras_model.inputs, outputs)

@@ -1,0 +1,48 @@
+"""CUBA (Brette et al. 2007, benchmark 2) in annsnn: current-based synapses, as in the paper's equations.
+
+    python benchmarks/cuba.py [--neurons 4000] [--seed 1]
+
+4,000 leaky integrate-and-fire neurons, 80 % excitatory, random connections (2 %: 80 inputs per
+neuron), exponentially decaying synaptic currents, 5 ms refractoriness; 1 s at dt = 0.1 ms.
+benchmarks/peers_coba_cuba.py runs it side by side with Brian2 and ANNarchy.
+"""
+import numpy as np
+
+import annsnn
+from coba import main
+
+CUBA = annsnn.Neuron(
+    parameters="""
+        tau = 20.0 : population
+        Vr = -60.0 : population
+        Vt = -50.0 : population
+        El = -49.0 : population
+        tau_exc = 5.0 : population
+        tau_inh = 10.0 : population
+    """,
+    equations="""
+        tau * dv/dt = (El - v) + g_exc + g_inh
+        tau_exc * dg_exc/dt = -g_exc : exponential
+        tau_inh * dg_inh/dt = -g_inh : exponential
+    """,
+    spike="v > Vt",
+    reset="v = Vr",
+    refractory=5.0,
+    name="CUBA",
+)
+
+
+def build(neurons=4000, probability=None, seed=1, num_threads=None):
+    """The network, its population and spike monitor; ``probability`` defaults to 80 inputs per neuron."""
+    probability = 80.0 / neurons if probability is None else probability
+    net = annsnn.Network(dt=0.1, seed=seed, num_threads=num_threads, name="cuba")
+    pop = net.create(neurons, CUBA, name="P")
+    pop.v = np.random.default_rng(seed).uniform(-60.0, -50.0, neurons)
+    n_exc = int(0.8 * neurons)
+    net.connect_fixed_probability(pop[:n_exc], pop, probability, weights=1.62, target="exc", name="exc")
+    net.connect_fixed_probability(pop[n_exc:], pop, probability, weights=-9.0, target="inh", name="inh")
+    return net, pop, net.monitor(pop, "spike")
+
+
+if __name__ == "__main__":
+    main(build, __doc__)
