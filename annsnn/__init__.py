@@ -1,5 +1,5 @@
 """annsnn: convert Keras and ONNX networks to spiking networks and simulate them with generated C++."""
-__version__ = "0.1.0"
+from .version import __version__
 
 from .errors import (AnnsnnError, BuildError, ConversionError, DataError, EquationError, InputError,
                      NetworkError, NumericalError, ToolchainError, WorkerError)

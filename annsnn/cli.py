@@ -117,7 +117,7 @@ def _scale_factor(text):
 
 def run_demo(args):
     import numpy as np
-    from annsnn import ANNtoSNNConverter
+    from annsnn.conversion.converter import ANNtoSNNConverter
     from annsnn.conversion.source_model import open_model
 
     model_path = bundled_model_path(args.model)
@@ -211,7 +211,7 @@ def _ann_accuracy(source, x, y):
 
 
 def run_convert(args):
-    from annsnn import ANNtoSNNConverter
+    from annsnn.conversion.converter import ANNtoSNNConverter
     from annsnn.conversion.source_model import open_model
     from annsnn.report import build_report, format_table, layer_table
 

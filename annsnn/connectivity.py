@@ -62,17 +62,22 @@ def fixed_probability(n_pre, n_post, probability, rng, self_offset=None):
     return _join(rows)
 
 
+def _meets_itself(n_from, n_to, offset):
+    """Whether some neuron of the first range has itself in the second (post = pre + offset)."""
+    return offset is not None and max(0, -offset) < min(n_from, n_to - offset)
+
+
 def fixed_number_post(n_pre, n_post, number, rng, self_offset=None):
     """Each pre neuron connects to ``number`` distinct post neurons."""
-    number = _count(number, n_post - (self_offset is not None), "number")
+    number = _count(number, n_post - _meets_itself(n_pre, n_post, self_offset), "number")
     rows = [(i, _sample_row(rng, n_post, number, _own_index(i, self_offset, n_post))) for i in range(n_pre)]
     return _join(rows)
 
 
 def fixed_number_pre(n_pre, n_post, number, rng, self_offset=None):
     """Each post neuron receives from ``number`` distinct pre neurons."""
-    number = _count(number, n_pre - (self_offset is not None), "number")
     back = None if self_offset is None else -self_offset
+    number = _count(number, n_pre - _meets_itself(n_post, n_pre, back), "number")
     columns = [(j, _sample_row(rng, n_pre, number, _own_index(j, back, n_pre))) for j in range(n_post)]
     post, pre = _join(columns)
     order = np.lexsort((post, pre))
@@ -86,13 +91,6 @@ def all_to_all(n_pre, n_post, self_offset=None):
         keep = post != pre + self_offset
         pre, post = pre[keep], post[keep]
     return pre, post
-
-
-def one_to_one(n_pre, n_post):
-    if n_pre != n_post:
-        raise NetworkError(f"one-to-one needs populations of equal size, got {n_pre} and {n_post}")
-    index = np.arange(n_pre, dtype=np.int64)
-    return index, index.copy()
 
 
 def from_sparse_matrix(matrix, n_pre, n_post):

@@ -28,7 +28,8 @@ IaF = Neuron(
 def _counting(neuron, name):
     """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
-                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name, active=neuron.active)
+                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name, active=neuron.active,
+                  output=neuron.output, refractory=neuron.refractory)
 
 
 def with_spike_trace(neuron, tau=20.0):
@@ -37,8 +38,9 @@ def with_spike_trace(neuron, tau=20.0):
     convolution and pooling layers this trace instead of the spikes."""
     reset = f"{neuron.reset}; mask += 1.0/mask_tau" if neuron.reset else "mask += 1.0/mask_tau"
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
-                  equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0", spike=neuron.spike,
-                  reset=reset, name=f"{neuron.name}_trace", output=neuron.output, active=neuron.active)
+                  equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0, unless_refractory",
+                  spike=neuron.spike, reset=reset, name=f"{neuron.name}_trace", output=neuron.output,
+                  active=neuron.active, refractory=neuron.refractory)
 
 
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.

@@ -11,6 +11,7 @@ from annsnn.codegen.render import RECORD_FIELDS, render_network
 from .errors import InputError, NetworkError, NumericalError
 from .monitor import Monitor
 from . import connectivity
+from .version import __version__
 from .population import Population, PopulationView
 from .convolution import ConvolutionProjection, PoolingProjection
 from .projection import DenseProjection, OneToOneProjection
@@ -262,7 +263,6 @@ class Network:
                                        [(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions],
                                        independent=pop.index not in coupled)
                    for pop in self.populations]
-        from annsnn import __version__
         context = dict(
             version=__version__, network_name=self.name, kernels=kernels,
             buffers=[dict(name=name, ctype=ctype) for name, ctype, _ in self._buffer_fields()],

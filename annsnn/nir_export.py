@@ -95,7 +95,7 @@ def _symmetric_padding(proj):
     return tuple(padding)
 
 
-def _edge_nodes(nir, proj, r_scale):
+def _edge_nodes(nir, proj, r_scale, node_name):
     """[(node name, node)] that carry projection ``proj`` (in order), Flatten first where needed."""
     pre, post, name = proj.pre, proj.post, proj.name
     chain = []
@@ -104,16 +104,16 @@ def _edge_nodes(nir, proj, r_scale):
         if len(pre.geometry) == 3:  # rows of an (H, W, C) population -> NIR's flattened (C, H, W)
             h, w, c = pre.geometry
             weights = weights.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
-            chain.append((f"{name}_flatten", nir.Flatten(input_type={"input": np.array([c, h, w])}, start_dim=0)))
+            chain.append((f"{node_name}_flatten", nir.Flatten(input_type={"input": np.array([c, h, w])}, start_dim=0)))
         bias = _bias_of(post, "dense")
         node = nir.Affine(weight=weights.T.copy(), bias=bias) if bias is not None and bias.any() else \
             nir.Linear(weight=weights.T.copy())
-        chain.append((name, node))
+        chain.append((node_name, node))
     elif proj.kind == "conv":
         h, w, _ = pre.geometry
         bias = _bias_of(post, "conv")
         kernel = np.asarray(proj.w, dtype=np.float32).transpose(3, 2, 0, 1).copy()
-        chain.append((name, nir.Conv2d(input_shape=(h, w), weight=kernel, stride=proj.stride,
+        chain.append((node_name, nir.Conv2d(input_shape=(h, w), weight=kernel, stride=proj.stride,
                                        padding=_symmetric_padding(proj), dilation=1, groups=1,
                                        bias=bias if bias is not None else np.zeros(kernel.shape[0], np.float32))))
     elif proj.kind == "pool":
@@ -122,7 +122,7 @@ def _edge_nodes(nir, proj, r_scale):
                                   "only average pooling exports (as SumPool2d)")
         if any(proj.pad) or proj.count_include_pad:
             raise ConversionError(f"projection '{name}': padded pooling cannot be stated as SumPool2d")
-        chain.append((name, nir.SumPool2d(kernel_size=np.array(proj.pool_size), stride=np.array(proj.stride),
+        chain.append((node_name, nir.SumPool2d(kernel_size=np.array(proj.pool_size), stride=np.array(proj.stride),
                                           padding=np.array([0, 0]))))
         r_scale[post.name] = 1.0 / float(np.prod(proj.pool_size))  # the mean's 1/k², on the pooled neurons
     elif proj.kind == "identity":
@@ -130,12 +130,26 @@ def _edge_nodes(nir, proj, r_scale):
             raise ConversionError(f"projection '{name}': concatenation (channel offsets) has no NIR node")
         weight = np.broadcast_to(np.asarray(proj.weight if not proj.per_channel else proj._w, np.float32),
                                  (pre.size // proj.pre_channels, proj.pre_channels)).reshape(-1)
-        chain.append((name, nir.Scale(scale=_channels_first(weight, pre.geometry))))
+        chain.append((node_name, nir.Scale(scale=_channels_first(weight, pre.geometry))))
     else:
         raise ConversionError(f"projection '{name}' ({proj.kind}) has no NIR counterpart")
     if proj.delayed or (proj.graded and pre.index != 0):
         raise ConversionError(f"projection '{name}': delays and graded values between hidden layers do not export")
     return chain
+
+
+def _node_names(network):
+    """A NIR node name per population and projection: HDF5 group names, so no '/' (PyTorch's ONNX
+    names such as '/fc1/Gemm' have them), unique."""
+    names, taken = {}, set()
+    for obj in list(network.populations) + list(network.projections):
+        base = obj.name.replace("/", "_").strip("_") or "node"
+        name, k = base, 1
+        while name in taken or name in ("output",):
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        names[obj.name] = name
+    return names
 
 
 def network_to_nir(network, input_neuron=None):
@@ -145,31 +159,27 @@ def network_to_nir(network, input_neuron=None):
     if len(inputs) != 1 or inputs[0] is not network.populations[0]:
         raise ConversionError("NIR export needs exactly one input population, created first "
                               f"(an input model: {', '.join(INPUT_NEURONS)})")
-    first = inputs[0]
-    nodes = {first.name: nir.Input(input_type={"input": np.array(_channels_first(np.zeros(first.size),
-                                                                                first.geometry).shape)})}
-    edges = []
-    population_node = {first.name: first.name}
-    r_scale = {}
-    chains = {}
+    first, names = inputs[0], _node_names(network)
+    nodes = {names[first.name]: nir.Input(input_type={"input": np.array(_channels_first(
+        np.zeros(first.size), first.geometry).shape)})}
+    edges, r_scale, chains = [], {}, {}
     for proj in network.projections:
-        chains[proj.name] = _edge_nodes(nir, proj, r_scale)
+        chains[proj.name] = _edge_nodes(nir, proj, r_scale, names[proj.name])
     for pop in network.populations[1:]:
         node = _neuron_node(nir, pop)
         if pop.name in r_scale:
             node.r = node.r * np.float32(r_scale[pop.name])
-        nodes[pop.name] = node
-        population_node[pop.name] = pop.name
+        nodes[names[pop.name]] = node
     for proj in network.projections:
-        previous = population_node[proj.pre.name]
+        previous = names[proj.pre.name]
         for name, node in chains[proj.name]:
             nodes[name] = node
             edges.append((previous, name))
             previous = name
-        edges.append((previous, population_node[proj.post.name]))
-    last = network.populations[-1]
-    nodes["output"] = nir.Output(output_type={"output": np.array(nodes[last.name].r.shape)})
-    edges.append((last.name, "output"))
+        edges.append((previous, names[proj.post.name]))
+    last = names[network.populations[-1].name]
+    nodes["output"] = nir.Output(output_type={"output": np.array(nodes[last].r.shape)})
+    edges.append((last, "output"))
     resets = {NEURON_NODES[p.neuron.name][1] for p in network.populations[1:] if NEURON_NODES[p.neuron.name][1]}
     metadata = dict(producer="annsnn", dt=float(network.dt), propagation=network.propagation,
                     input_neuron=input_neuron or inputs[0].neuron.name,

@@ -5,8 +5,9 @@ edges between them (Affine, Linear, Conv2d, Scale, SumPool2d, AvgPool2d, Flatten
 NIR's ODEs are integrated with explicit Euler at ``dt``: a spike adds its weight to the post neuron's
 input current in the step after it is emitted (in the same step with ``propagation="same_step"`` for
 feed-forward edges), the membrane integrates r times the current, then the spike test and the reset.
-An Affine bias is a constant current of the post neurons. CubaLIF's synaptic current is an input with its
-own ODE: spikes add w_in times their weight to it, and it decays with tau_syn. NIR images are (C, H, W);
+An Affine bias is a constant current of the post neurons. CubaLIF's synaptic current i follows
+tau_syn di/dt = -i + w_in (input + bias) and the membrane tau_mem dv/dt = (v_leak - v) + r i, both
+with Euler from the state of the step before. NIR images are (C, H, W);
 populations are (H, W, C), and parameters and weights are re-ordered accordingly.
 """
 import numpy as np
@@ -43,11 +44,11 @@ def neuron_for(kind, reset, v_min=None, graded_output=False):
                                  "bias = 0.0" + floor_parameter,
                       equations=f"tau * dv/dt = (v_leak - v) + r * (g_exc + bias) : init=v0{bound}",
                       spike="v > v_threshold", reset=reset_text, name=f"NIR_LIF_{reset}")
-    if kind == "CubaLIF":
+    if kind == "CubaLIF":  # the synaptic current i integrates its input like the membrane does
         return Neuron(parameters="tau_syn = 1.0\ntau_mem = 1.0\nr = 1.0\nv_leak = 0.0\nv_threshold = 1.0\n"
-                                 "v_reset = 0.0\nv0 = 0.0\nbias = 0.0" + floor_parameter,
-                      equations="tau_syn * dg_exc/dt = -g_exc + bias\n"
-                                f"tau_mem * dv/dt = (v_leak - v) + r * g_exc : init=v0{bound}",
+                                 "v_reset = 0.0\nw_in = 1.0\nv0 = 0.0\nbias = 0.0" + floor_parameter,
+                      equations="tau_syn * di/dt = -i + w_in * (g_exc + bias)\n"
+                                f"tau_mem * dv/dt = (v_leak - v) + r * i : init=v0{bound}",
                       spike="v > v_threshold", reset=reset_text, name=f"NIR_CubaLIF_{reset}")
     if kind == "LI":
         return Neuron(parameters="tau = 1.0\nr = 1.0\nv_leak = 0.0\nv0 = 0.0\nbias = 0.0",
@@ -84,7 +85,15 @@ class _Importer:
         self.net = Network(dt=float(dt), batch_size=batch_size, seed=seed,
                            propagation=propagation or self.metadata.get("propagation", "next_step"))
         name = input_neuron or self.metadata.get("input_neuron")
-        self.input_neuron = INPUT_MODELS.get(name, NIR_INPUT) if isinstance(name, (str, type(None))) else name
+        if isinstance(name, Neuron):
+            self.input_neuron = name
+        elif name is None:
+            self.input_neuron = NIR_INPUT
+        elif name in INPUT_MODELS:
+            self.input_neuron = INPUT_MODELS[name]
+        else:
+            raise ConversionError(f"input_neuron must be an annsnn.Neuron or one of {', '.join(INPUT_MODELS)}, got "
+                                  f"{name!r}")
         self.populations, self.biases = {}, {}
 
     def fail(self, name, problem, remedy):
@@ -175,7 +184,7 @@ class _Importer:
         pop = self.net.create(_geometry(shape), neuron_for(kind, reset, v_min, graded), name=name)
         fields = dict(IF=("r", "v_threshold", "v_reset"), LIF=("tau", "r", "v_leak", "v_threshold", "v_reset"),
                       LI=("tau", "r", "v_leak"), CubaLIF=("tau_syn", "tau_mem", "r", "v_leak", "v_threshold",
-                                                          "v_reset"), I=("r",), Threshold=("threshold",))[kind]
+                                                          "v_reset", "w_in"), I=("r",), Threshold=("threshold",))[kind]
         for field in fields:
             value = getattr(node, field)
             if value is None:
@@ -197,11 +206,15 @@ class _Importer:
         if len(weighted) > 1:
             self.fail(weighted[1][0], f"follows {type(weighted[0][1]).__name__} '{weighted[0][0]}' with no neuron "
                       "between them", "combine consecutive linear nodes into one before export")
-        w_in = self.graph.nodes[end].w_in if kinds and hasattr(self.graph.nodes[end], "w_in") else None
         name = f"{chain[-1]}" if chain[1:] else f"{chain[0]}_to_{end}"
-        if not weighted:  # an identity edge
-            return self.net.connect_from_arrays(pre, post, np.arange(pre.size), np.arange(pre.size),
-                                                self._scaled(np.ones(pre.size), w_in, end), name=name)
+        if not weighted:  # an identity edge; through a Flatten, NIR's (C, H, W) order picks the post neuron
+            if pre.size != post.size:
+                self.fail(end, f"receives {pre.size} values for {post.size} neurons", "check the graph's shapes")
+            target = np.arange(pre.size)
+            if flatten and len(pre.geometry) == 3:
+                h, w, c = pre.geometry
+                target = np.arange(pre.size).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)  # (h, w, c) -> its CHW index
+            return self.net.connect_from_arrays(pre, post, np.arange(pre.size), target, np.ones(pre.size), name=name)
         step_name, step = weighted[0]
         kind = type(step).__name__
         if kind in ("Affine", "Linear"):
@@ -217,7 +230,7 @@ class _Importer:
             if kind == "Affine" and np.any(step.bias):
                 self._add_bias(end, post, _channels_last(np.asarray(step.bias, dtype=np.float64).reshape(
                     self.node_shape(end)), self.node_shape(end)))
-            return self.net.connect(pre, post, weights=self._scaled(weights, w_in, end), name=name)
+            return self.net.connect(pre, post, weights=weights, name=name)
         if kind == "Conv2d":
             if step.groups != 1 or np.any(np.asarray(step.dilation) != 1):
                 self.fail(step_name, "groups or dilation other than 1", "use groups=1, dilation=1")
@@ -232,13 +245,11 @@ class _Importer:
             if np.any(step.bias):
                 bias = np.asarray(step.bias, dtype=np.float64).reshape(-1)
                 self._add_bias(end, post, np.tile(bias, post.size // bias.size))
-            if w_in is not None and np.any(np.asarray(w_in) != 1):
-                self.fail(end, "a CubaLIF with w_in other than 1 behind a Conv2d", "fold w_in into the kernel")
             return self.net.connect_convolution(pre, post, kernel, stride=stride, padding=padding, name=name)
         if kind == "Scale":
             scale = _channels_last(step.scale, self.node_shape(chain[0]) if len(pre.geometry) == 3 else (pre.size,))
             return self.net.connect_from_arrays(pre, post, np.arange(pre.size), np.arange(pre.size),
-                                                self._scaled(scale, w_in, end), name=name)
+                                                scale, name=name)
         pool = tuple(int(k) for k in np.broadcast_to(np.asarray(step.kernel_size).reshape(-1), (2,)))
         stride = tuple(int(s) for s in np.broadcast_to(np.asarray(step.stride).reshape(-1), (2,)))
         pad = np.broadcast_to(np.asarray(step.padding, dtype=int).reshape(-1), (2,))
@@ -251,13 +262,6 @@ class _Importer:
         kernel = np.zeros(pool + (c, c))
         kernel[:, :, np.arange(c), np.arange(c)] = 1.0
         return self.net.connect_convolution(pre, post, kernel, stride=stride, padding=padding, name=name)
-
-    def _scaled(self, weights, w_in, end):
-        """Weights into a CubaLIF times its w_in (elementwise over the post neurons)."""
-        if w_in is None:
-            return weights
-        post_shape = self.node_shape(end)
-        return weights * _channels_last(w_in, post_shape)
 
     def _add_bias(self, end, post, bias):
         """A constant input current of the post neurons, in their (H, W, C) order; biases of several edges add."""

@@ -35,6 +35,7 @@ class Projection:
                                f"'{self.pre.neuron.name}') has no variable '{variable}' to send; it has: "
                                f"{', '.join(self.pre.spec.variables) or 'none'}")
         self.graded = variable
+        self.network._module = None  # the kernel reads another buffer
 
     def set_delay(self, delay):
         """One delay for all synapses, in ms: an event of step n reaches the post update of step
@@ -46,6 +47,7 @@ class Projection:
         self._make_ring(int(steps))
 
     def _make_ring(self, max_steps):
+        self.network._module = None  # new buffers and slot counts: generate and bind again
         self.delay_steps = int(max_steps)
         self._ring = aligned_zeros((self.network.batch_size, self.ring_slots, self.post.size))
 

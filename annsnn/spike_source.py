@@ -24,8 +24,9 @@ class _SourceNeuron:
 
 
 class SpikeSourceArray(Population):
-    """``spike_times[i]`` (ms) are the times neuron i spikes, the same in every batch item. A time t
-    falls on step round(t / dt); two times of one neuron on one step give one spike."""
+    """``spike_times[i]`` (ms) are the times neuron i spikes, the same in every batch item (a flat list
+    of numbers is one neuron's times). A time t falls on step round(t / dt); two times of one neuron on
+    one step give one spike."""
 
     def __init__(self, network, index, spike_times, name):
         times = _as_lists(spike_times)
@@ -91,7 +92,11 @@ class SpikeSourceArray(Population):
 
 
 def _as_lists(spike_times):
+    """One array of times per neuron; a flat list of numbers is one neuron's times (as in ANNarchy)."""
     try:
+        spike_times = list(spike_times)
+        if spike_times and all(np.ndim(t) == 0 for t in spike_times):
+            spike_times = [spike_times]
         return [np.atleast_1d(np.asarray(t, dtype=np.float64)).ravel() for t in spike_times]
     except (TypeError, ValueError):
         raise InputError("spike_times must be a list with one sequence of times (ms) per neuron") from None

@@ -9,7 +9,7 @@ benchmarks/peers_coba_cuba.py runs it side by side with Brian2 and ANNarchy.
 import numpy as np
 
 import annsnn
-from coba import main
+from coba import main, run  # noqa: F401  (run: the shared measurement, used by peers_coba_cuba.py)
 
 CUBA = annsnn.Neuron(
     parameters="""

@@ -12,6 +12,7 @@ refractory:  a duration in ms (a number or an expression of parameters): after a
              does not spike and its variables hold, except synaptic inputs and variables flagged
              ``unless_refractory``, which keep integrating (ANNarchy's rule).
 """
+import numbers
 import re
 
 import sympy
@@ -19,7 +20,7 @@ import sympy
 from .errors import EquationError
 from .integrators import INTEGRATORS
 from .spec import Equation, NeuronSpec, Parameter, ResetStatement
-from .symbols import SymbolTable, check_identifier, parse_expression
+from .symbols import IDENTIFIER, SymbolTable, check_identifier, parse_expression
 
 MAX_STATEMENTS = 500
 _ODE_LHS = re.compile(r"(?:(?P<factor>.+)\*)?d(?P<name>[A-Za-z][A-Za-z0-9_]*)/dt\Z")
@@ -136,7 +137,7 @@ class _Parser:
             return None
         if spike is None:
             raise EquationError("a refractory period needs a spike condition", model=self.name, section="refractory")
-        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        if isinstance(text, bool) or not isinstance(text, (str, numbers.Real)):
             raise EquationError(f"refractory must be a number of ms or an expression of parameters, got "
                                 f"{type(text).__name__}", model=self.name, section="refractory")
         try:
@@ -145,9 +146,14 @@ class _Parser:
             raise EquationError(f"refractory must be a number of ms or an expression of parameters "
                                 f"({exc.message})", model=self.name, section="refractory", text=str(text),
                                 symbol=exc.symbol) from None
-        if not expr.free_symbols and not float(expr) >= 0:
-            raise EquationError(f"refractory must be at least 0 ms, got {text}", model=self.name,
-                                section="refractory", text=str(text))
+        if not expr.free_symbols:
+            try:
+                value = float(expr)
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not value >= 0 or value == float("inf"):
+                raise EquationError(f"refractory must be a finite number of ms, at least 0, got {text}",
+                                    model=self.name, section="refractory", text=str(text))
         return expr
 
     def _check_new_name(self, name, seen, section, line, text):
@@ -187,8 +193,9 @@ class _Parser:
                 match = _ODE_LHS.match(lhs.replace(" ", ""))
                 kind, name = ("ode", match.group("name")) if match else ("assignment", lhs)
                 factor = match.group("factor") if match else None
-                if kind == "ode" and name.startswith("g_"):
-                    check_identifier(name[2:])  # an input with dynamics: g_<target>
+                if kind == "ode" and name.startswith("g_"):  # an input with dynamics: g_<target>
+                    if len(name) < 3 or not IDENTIFIER.match(name):
+                        raise EquationError(f"'{name}' is not a valid input name (g_ and a target)", symbol=name)
                 else:
                     self._check_new_name(name, self.seen, "equations", line, statement)
                 if name in self.seen:
@@ -202,8 +209,8 @@ class _Parser:
     def parse_equation(self, kind, name, rhs_text, factor_text, flags, line, statement):
         try:
             rhs = parse_expression(rhs_text, self.table, boolean=False)
-            if factor_text is not None:  # tau * dv/dt = rhs  ->  dv/dt = rhs / tau
-                factor = parse_expression(factor_text, self.table, boolean=False)
+            if factor_text is not None:  # tau * dv/dt = rhs  ->  dv/dt = rhs / tau; tau of parameters
+                factor = parse_expression(factor_text, self.parameter_table, boolean=False)
                 rhs = sympy.Mul(rhs, sympy.Pow(factor, sympy.Integer(-1), evaluate=False), evaluate=False)
             init, lower, upper, method = 0.0, None, None, "euler" if kind == "ode" else ""
             unless_refractory = False

@@ -13,6 +13,8 @@ def imported_modules(path):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level >= 2:  # out of codegen, into annsnn
+            names.append("annsnn" + ("." + node.module if node.module else ""))
     return names
 
 
@@ -39,12 +41,14 @@ def package_import_graph():
                 if node.level:
                     anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                     base = ".".join(anchor + ([node.module] if node.module else []))
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+                # `from X import a`: the submodule X.a where a is one, else X itself
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
             elif isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
                 continue
-            deps |= {t for t in targets if t in modules and t not in (name, "annsnn")}
+            deps |= {t for t in targets if t in modules and t != name}
         graph[name] = deps
     return graph
 

@@ -108,25 +108,27 @@ def test_export_refuses_what_nir_cannot_state(tmp_path):
         export_nir(net2, tmp_path / "y.nir")
 
 
-def euler_oracle(kind, p, weights, drive, steps, dt, reset="zero"):
-    """NIR's ODEs with explicit Euler in float32: inputs of step n reach the update of step n + 1."""
+def euler_oracle(kind, p, weights, drive, steps, dt):
+    """NIR's ODEs with explicit Euler in float32, every right-hand side from the previous state; the
+    weighted input spikes of step n are the input current of step n + 1 (reset to v_reset)."""
     f = np.float32
     n = weights.shape[1]
-    v, i_syn, spikes = np.zeros(n, f), np.zeros(n, f), []
+    v, current, spikes = np.zeros(n, f), np.zeros(n, f), []
     arriving = np.zeros(n, f)
     for step in range(steps):
-        if kind == "CubaLIF":
-            i_syn = (i_syn + arriving).astype(f)  # the weights carry w_in
-            next_i = (i_syn + f(dt) * ((-i_syn) / p["tau_syn"])).astype(f)
-            next_v = (v + f(dt) * (((p["v_leak"] - v) + p["r"] * i_syn) / p["tau_mem"])).astype(f)
-            i_syn = next_i
-        else:
+        if kind == "CubaLIF":  # tau_syn di/dt = -i + w_in S ; tau_mem dv/dt = (v_leak - v) + r i
+            next_i = (current + f(dt) * ((-current + p["w_in"] * arriving) / p["tau_syn"])).astype(f)
+            next_v = (v + f(dt) * (((p["v_leak"] - v) + p["r"] * current) / p["tau_mem"])).astype(f)
+            current = next_i
+        else:  # tau dv/dt = (v_leak - v) + r S
             next_v = (v + f(dt) * (((p["v_leak"] - v) + p["r"] * arriving) / p["tau"])).astype(f)
         v = next_v
         fired = v > p["v_threshold"]
-        v = np.where(fired, v - (p["v_threshold"] - p["v_reset"]) if reset == "subtract" else p["v_reset"], v).astype(f)
+        v = np.where(fired, p["v_reset"], v).astype(f)
         spikes.append(fired)
-        arriving = (drive[step] @ weights).astype(f)
+        arriving = np.zeros(n, f)
+        for j in np.flatnonzero(drive[step]):  # added row by row, in spike order, as events are
+            arriving = (arriving + weights[j]).astype(f)
     return np.array(spikes), v
 
 
@@ -149,7 +151,7 @@ def test_hand_built_lif_and_cubalif_graphs_match_numpy(kind):
                                 "fc": nir.Linear(weight=weights.T.copy()), "cells": neuron,
                                 "out": nir.Output(output_type={"output": np.array([n])})},
                          edges=[("in", "fc"), ("fc", "cells"), ("cells", "out")])
-    spikes_in = rng.random((60, n_in)) < 0.3
+    spikes_in = rng.random((60, n_in)) < (0.3 if kind == "LIF" else 0.6)
     times = [list(np.flatnonzero(spikes_in[:, j]) * 0.5) for j in range(n_in)]
     net = import_nir(graph, dt=0.5, input_neuron=annsnn.Neuron(parameters="x = 0.0", equations="r = x", output="r",
                                                                name="Unused"))
@@ -161,8 +163,7 @@ def test_hand_built_lif_and_cubalif_graphs_match_numpy(kind):
     net.projections.remove(weights_into)
     monitor = net.monitor(cells, "spike")
     net.simulate(60)
-    expected, v = euler_oracle(kind, params, weights * (params["w_in"] if kind == "CubaLIF" else 1.0),
-                               spikes_in.astype(np.float32), 60, 0.5)
+    expected, v = euler_oracle(kind, params, weights, spikes_in.astype(np.float32), 60, 0.5)
     np.testing.assert_array_equal(monitor.spike_raster()[:, 0], expected)
     np.testing.assert_allclose(cells.v[0], v, rtol=1e-5, atol=1e-6)
     assert expected.sum() > 5
@@ -179,3 +180,41 @@ def test_bad_and_unsupported_graphs_get_one_clear_error(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(ConversionError, match="cannot read NIR graph"):
         import_nir(bad)
+
+
+def test_pytorch_style_names_round_trip(mnist, tmp_path):
+    """PyTorch names ONNX nodes '/fc1/Gemm'; NIR node names are HDF5 groups and may not hold '/'."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="/fc1/Gemm", transB=1),
+             helper.make_node("Relu", ["h"], ["r"], name="/relu/Relu"),
+             helper.make_node("Gemm", ["r", "w2"], ["y"], name="/fc2/Gemm", transB=1)]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 784])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])],
+                              [numpy_helper.from_array(rng.normal(0, 0.05, s).astype(np.float32), n)
+                               for n, s in (("w1", (32, 784)), ("w2", (10, 32)))])
+    path = tmp_path / "named.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x_cal, x = mnist
+    conv = annsnn.ANNtoSNNConverter(preset="annsnn")
+    conv.load_model(path, calibration_data=x_cal[:100].reshape(-1, 784), show_info=False)
+    export_nir(conv, tmp_path / "named.nir")
+    imported = import_nir(tmp_path / "named.nir", batch_size=2)
+    assert [p.name for p in imported.populations] == ["x", "fc1_Gemm", "fc2_Gemm"]
+
+
+def test_flatten_only_edge_follows_nirs_channel_first_order():
+    c, h, w = 2, 2, 3
+    graph = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([c, h, w])}),
+                                "flat": nir.Flatten(input_type={"input": np.array([c, h, w])}, start_dim=0),
+                                "acc": nir.I(r=np.ones(c * h * w, np.float32)),
+                                "out": nir.Output(output_type={"output": np.array([c * h * w])})},
+                         edges=[("in", "flat"), ("flat", "acc"), ("acc", "out")])
+    net = import_nir(graph)
+    image = np.arange(c * h * w, dtype=np.float32).reshape(c, h, w)  # NIR's (C, H, W) input
+    net.populations[0].x = image.transpose(1, 2, 0).reshape(-1)       # the population holds (H, W, C)
+    net.simulate(2)
+    np.testing.assert_array_equal(net.get_population("acc").v[0], image.reshape(-1))  # flattened as NIR does
+    with pytest.raises(ConversionError, match="input_neuron must be"):
+        import_nir(graph, input_neuron="Poison")

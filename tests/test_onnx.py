@@ -187,3 +187,28 @@ def test_cli_info_lists_every_unsupported_node(tmp_path, capsys):
     assert main(["info", str(path)]) == 1
     out = capsys.readouterr().out
     assert "2 node(s)" in out and "first" in out and "Sigmoid" in out and "second" in out and "Tanh" in out
+
+
+def test_linear_hidden_layers_and_shared_outputs_are_refused():
+    linear = [helper.make_node("Gemm", ["x", "w1"], ["h"], name="hidden"),
+              helper.make_node("Gemm", ["h", "w2"], ["y"], name="out")]
+    with pytest.raises(ConversionError, match="hidden activation must be relu"):
+        plan_onnx(model_of(linear, {"w1": (4, 3), "w2": (3, 2)}, (4,)))
+    shared = [helper.make_node("Conv", ["x", "k"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+              helper.make_node("Relu", ["c"], ["r"], name="act"),
+              helper.make_node("Add", ["c", "r"], ["s"], name="sum"),
+              helper.make_node("Flatten", ["s"], ["f"]), helper.make_node("Gemm", ["f", "w"], ["y"])]
+    with pytest.raises(ConversionError, match="'act' \\(Relu\\): Relu follows a layer whose output is also read"):
+        plan_onnx(model_of(shared, {"k": (2, 1, 3, 3), "w": (2 * 4 * 4, 3)}, (1, 4, 4)))
+
+
+def test_concat_along_negative_channel_axis():
+    nodes = [helper.make_node("Conv", ["x", "k1"], ["a"]), helper.make_node("Relu", ["a"], ["ra"]),
+             helper.make_node("Conv", ["x", "k2"], ["b"]), helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["ra", "rb"], ["cat"], axis=-3),
+             helper.make_node("Flatten", ["cat"], ["f"]), helper.make_node("Gemm", ["f", "w"], ["y"])]
+    check_against_reference(model_of(nodes, {"k1": (2, 1, 3, 3), "k2": (3, 1, 3, 3), "w": (5 * 3 * 3, 2)}, (1, 5, 5)),
+                            (1, 5, 5))
+    nodes[4] = helper.make_node("Concat", ["ra", "rb"], ["cat"], axis=0, name="batch")
+    with pytest.raises(ConversionError, match="concatenates along another axis"):
+        plan_onnx(model_of(nodes, {"k1": (2, 1, 3, 3), "k2": (3, 1, 3, 3), "w": (5 * 3 * 3, 2)}, (1, 5, 5)))

@@ -219,3 +219,20 @@ def test_memory_grows_with_synapses_not_with_pre_times_post():
     assert proj.size == 40_000
     assert held <= 12 * proj.size + 8 * (pre.size + 1), held  # post index, weight (and pre index) per synapse
     assert held < 20_000 * 20_000 * 4 / 1000, "a dense matrix would be 1.6 GB"
+
+
+def test_review_cases_delays_after_compiling_flat_times_and_disjoint_views():
+    net = annsnn.Network(dt=1.0)
+    source = net.create_spike_source([0.0, 2.0, 4.0])  # a flat list: one neuron with three times
+    assert source.size == 1
+    acc = net.create(1, models.IaF_Acc)
+    proj = net.connect(source, acc)
+    net.simulate(1)  # compiled without a delay
+    proj.set_delay(3.0)  # rebuilds: the kernel must not keep the old (absent) ring
+    net.reset()
+    monitor = net.monitor(acc, "v")
+    net.simulate(8)
+    np.testing.assert_array_equal(monitor.get("v")[:, 0, 0], [0, 0, 0, 1, 1, 2, 2, 3])
+    pop = net.create(100, models.IaF)
+    full = net.connect_fixed_number_post(pop[:50], pop[50:], 50)  # disjoint: no self pair possible
+    assert full.size == 50 * 50

@@ -146,3 +146,12 @@ def test_refractory_state_is_reset_with_the_network():
     net.simulate(1)
     net.simulate(1)
     assert pop.spike_counts[0, 0] == 1, "after a reset the neuron is not refractory any more"
+
+
+def test_review_cases_for_the_parser():
+    with pytest.raises(EquationError, match="finite number of ms"):
+        Neuron(equations="dv/dt = 1.0", spike="v > 1", reset="v = 0", refractory="1/0", name="Bad")
+    Neuron(equations="dv/dt = 1.0", spike="v > 1", reset="v = 0", refractory=np.float32(2.0), name="Float32")
+    assert Neuron(equations="dg_t/dt = -g_t\ndv/dt = g_t", name="InputT").spec.inputs == ("g_t",)
+    with pytest.raises(EquationError, match="unknown symbol 'v'"):
+        Neuron(equations="v * dv/dt = 1.0", name="FactorOfParameters")

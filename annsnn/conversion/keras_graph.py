@@ -88,11 +88,12 @@ def plan_layers(model):
         else:
             _fail(layer, "this layer type is not supported", f"supported: {SUPPORTED}")
     result = list(plans.values())
-    _check(result, source.get(output_name, ("", ()))[0] if output_name else "")
+    check_plans(result, source.get(output_name, ("", ()))[0] if output_name else "")
     return result
 
 
-def _check(plans, output_key):
+def check_plans(plans, output_key):
+    """What conversion needs of any importer's plans: a Dense layer at the end and ReLU hidden layers."""
     if len(plans) < 2 or not any(p.kind == "dense" for p in plans):
         raise ConversionError("the model has no Dense layer to convert")
     last = plans[-1]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from annsnn.errors import ConversionError
+from .keras_graph import check_plans
 from .keras_model import LayerPlan
 
 SUPPORTED = ("Gemm, MatMul (+ Add), Conv (group 1), Relu, Clip(0, .), MaxPool, AveragePool, GlobalAveragePool, "
@@ -115,7 +116,12 @@ class _Importer:
         return plan
 
     def linear_tail(self, node, what):
-        """The plan an op merges into: a Dense or Conv without activation, fed by nothing else."""
+        """The plan an op merges into: a Dense or Conv without activation whose output nothing else reads
+        (merging would change what the other readers see)."""
+        readers = self.consumers.get(node.input[0], [])
+        if len(readers) > 1:
+            _fail(node, f"{what} follows a layer whose output is also read by "
+                  f"{', '.join(r.name or r.op_type for r in readers if r is not node)}", "apply it on a single path")
         tensor = self.source(node)
         plan = self.plans[tensor.plan]
         if plan.kind not in ("dense", "conv", "add") or plan.activation != "linear" or tensor.flat_from is not None:
@@ -145,13 +151,13 @@ class _Importer:
         if len(outputs) != 1 or outputs[0] not in self.tensors:
             raise ConversionError(f"the ONNX model must have one output produced by a converted layer, got {outputs}")
         last = self.plans[self.tensors[outputs[0]].plan]
-        if classifier and last.kind != "dense":
-            raise ConversionError(f"the last layer '{last.name}' is {last.keras_class}; end the model with a "
-                                  "Gemm/MatMul layer (and optionally Softmax)")
-        for plan in self.plans.values():
+        plans = list(self.plans.values())
+        for plan in plans:
             if plan.activation == "softmax" and plan is not last:
                 raise ConversionError(f"layer '{plan.name}': softmax is accepted on the last layer only")
-        return list(self.plans.values())
+        if classifier:  # what a spiking read-out needs: ReLU hidden layers and a dense layer at the end
+            check_plans(plans, last.name)
+        return plans
 
     # constants
     def op_Constant(self, node):
@@ -264,7 +270,7 @@ class _Importer:
     def op_Concat(self, node):
         sources = [self.source(node, i) for i in range(len(node.input))]
         shapes = [self.plans[t.plan].shape for t in sources]
-        if self.attributes(node).get("axis") not in (1, -len(shapes[0]) - 1) or any(t.flat_from for t in sources):
+        if self.attributes(node).get("axis") not in (1, -len(shapes[0])) or any(t.flat_from for t in sources):
             _fail(node, "concatenates along another axis than the channels", "concatenate along axis 1")
         if any(s[:-1] != shapes[0][:-1] for s in shapes):
             _fail(node, f"concatenates tensors of shapes {shapes}", "give every input the same spatial shape")
@@ -297,6 +303,8 @@ class _Importer:
         padding = ((pads[0], pads[2]), (pads[1], pads[3]))
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             _fail(node, f"dilations {a['dilations']} are not supported", "use dilation 1")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            _fail(node, f"auto_pad={a['auto_pad']} is not supported", "export explicit pads")
         from annsnn.convolution import output_size
         out = [output_size(plan_in.shape[i], pool[i], stride[i], padding[i])[0] for i in (0, 1)]
         if a.get("ceil_mode", 0):
@@ -336,7 +344,9 @@ class _Importer:
     def op_Reshape(self, node):
         target = self.constant(node, 1, "shape").astype(np.int64)
         size = self.plans[self.source(node).plan].size
-        if not (len(target) == 2 and (target[1] in (-1, size)) and target[0] in (-1, 0, 1) or target[0] > 1):
+        batch_kept = len(target) == 2 and ((target[0] in (-1, 0) and target[1] in (-1, size)) or
+                                           (target[0] >= 1 and target[1] == size))
+        if not batch_kept:
             _fail(node, f"reshapes to {target.tolist()}", "only reshapes to (batch, features) convert")
         self._flatten(node)
 
