@@ -27,9 +27,13 @@ class SparseProjection(Projection):
         post_index = np.asarray(post_index, dtype=np.int64) + _offset(post_view)
         if max(pre_pop.size, post_pop.size) >= 2 ** 31:
             raise NetworkError(f"projection '{name}': populations of 2^31 neurons or more are not supported")
-        self._order = np.argsort(pre_index, kind="stable")
-        self._pre = aligned_copy(pre_index[self._order], np.int32)
-        self._post = aligned_copy(post_index[self._order], np.int32)
+        # the storage order of the synapses given; None when they come sorted (the patterns' do), which
+        # saves 8 bytes per synapse
+        self._order = None if np.all(pre_index[1:] >= pre_index[:-1]) else np.argsort(pre_index, kind="stable")
+        in_order = (lambda a: a) if self._order is None else (lambda a: a[self._order])
+        self._pre = aligned_copy(in_order(pre_index), np.int32)
+        self._post = aligned_copy(in_order(post_index), np.int32)
+        del pre_index, post_index
         counts = np.bincount(self._pre, minlength=pre_pop.size)
         self._row_ptr = aligned_zeros(pre_pop.size + 1, np.int64)
         np.cumsum(counts, out=self._row_ptr[1:])
@@ -65,9 +69,9 @@ class SparseProjection(Projection):
         """A scalar, or one value per synapse in the order the synapses were given, as storage order."""
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 0:
-            result = np.full(self.size, float(values))
+            result = values  # broadcast where it is stored: no array per synapse
         elif values.shape == (self.size,):
-            result = values[self._order]
+            result = values if self._order is None else values[self._order]
         else:
             raise InputError(f"projection '{self.name}': {what} must be a scalar or one per synapse "
                              f"({self.size},), got shape {values.shape}")
@@ -78,9 +82,9 @@ class SparseProjection(Projection):
     def set_delay(self, delay):
         """Delays in ms: one for all synapses or one per synapse (in the order the synapses were given)."""
         steps = delay_steps(self._per_synapse(delay, "delays"), self.network.dt, self.name)
-        if steps.size and (steps == steps[0]).all():
+        if steps.ndim == 0 or (steps.size and (steps == steps[0]).all()):
             self._delays = aligned_zeros(0, np.int32)
-            self._make_ring(int(steps[0]))
+            self._make_ring(int(steps.flat[0]))
         else:
             self._delays = aligned_copy(steps, np.int32)
             self._make_ring(int(steps.max()) if steps.size else 1)

@@ -2,26 +2,25 @@
 import logging
 import time
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
 from annsnn import models
 from annsnn.errors import ConversionError, InputError
 from annsnn.convolution import MAX_RULES
-from annsnn.network import PROPAGATIONS, Network
+from annsnn.network import PROPAGATIONS
 from annsnn.neuron import Neuron
 from annsnn.progress import progress_bar
 
 from .keras_graph import fused_into_add
 from .source_model import format_of, keras_activations, open_model
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
-from .normalization import (DATA_NORMALIZATIONS, data_based_factors, format_factor, merge_weight,
-                            model_based_factors, weight_factor)
+from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
+from .rate_builder import RateSettings, build_rate_network
 from .ttfs import (DEFAULT_WINDOW, RATE_ONLY, build_ttfs_network, check_window, make_ttfs_readout,
                    ttfs_options)
 
@@ -300,90 +299,15 @@ class ANNtoSNNConverter:
             self.thresholds, self.schedule = built.thresholds, built.schedule
             self.input_scale = 1.0 / float(self.lambdas[plans[0].name])  # values as fractions of lambda
             return built.network
-        net = Network(batch_size=batch_size, seed=self.seed, num_threads=self.num_threads, name="converted",
-                      propagation=self.propagation)
-        self.populations, self.projections, self.thresholds = [], [], {}
-        factor = dict(zip((p.name for p in plans[1:]), zip(self.factors, self.bias_factors)))
-        by_name = {p.name: p for p in plans}
-        pops = {}
-        for index, plan in enumerate(plans):
-            if plan.kind != "input" and fused_into_add(plan, plans):
-                continue  # projects straight into the Add that reads it
-            last = index == len(plans) - 1
-            neuron = self.input_model if plan.kind == "input" else self.read_out.neuron if last else self.hidden_model
-            if self.conv_trace and any(p.kind in ("conv", "pool") and plan.name in p.inputs for p in plans):
-                neuron = models.with_spike_trace(neuron)  # what its convolution or pooling reader receives
-            pop = net.create(plan.shape, neuron, name=plan.name)
-            pops[plan.name] = pop
-            if plan.kind != "input":
-                if not last and "vt" in pop.attributes() and self.normalization == "model":
-                    pop.vt = 1.0 - 0.05 * plan.depth  # the reference lowers thresholds with depth
-                if "v0" in pop.attributes() and "vt" in pop.attributes():
-                    # QCFS's shift of 1/2 is a membrane that starts at half threshold
-                    start = 0.5 if plan.activation == "qcfs" else self.initial_potential
-                    vt = pop.vt[:, None] if pop.vt.ndim == 1 and pop.v0.ndim == 2 else pop.vt  # (B,) vt, (B, N) v0
-                    pop.v0 = start * vt
-                if plan.kind in ("add", "concat"):
-                    self._connect_merge(net, pops, pop, plan, by_name, factor)
-                else:
-                    self.projections.append(self._connect(net, pops[plan.inputs[0]], pop, plan,
-                                                          factor[plan.name][0]))
-                    self._set_bias(pop, plan, factor[plan.name][1])
-                if plan.name in self.bias_corrections:
-                    correction = self.bias_corrections[plan.name]
-                    pop.bias = pop.bias + np.tile(correction, pop.size // correction.size)
-                if plan.name in self.potential_corrections:
-                    correction = self.potential_corrections[plan.name]
-                    pop.v0 = pop.v0 + np.tile(correction, pop.size // correction.size)
-            self.thresholds[plan.name] = float(pop.vt[0]) if "vt" in pop.attributes() and pop.vt.ndim == 1 else None
-            self.populations.append(pop)
-        if self.read_out.stop_condition:
-            self.populations[-1].stop_conditions.append(self.read_out.stop_condition)
-        net.reset()  # start values that depend on parameters set above (v0)
-        return net
-
-    def _connect_merge(self, net, pops, pop, plan, by_name, factor):
-        """Add: every input projects one-to-one (a fused linear layer projects its kernel) into the
-        same neurons; Concatenate: each input fills its channel range."""
-        offset, bias = 0, None
-        for source_name in plan.inputs:
-            source = by_name[source_name]
-            if source.kind != "input" and fused_into_add(source, list(by_name.values())):
-                weight, bias_factor = factor[source.name]
-                self.projections.append(self._connect(net, pops[source.inputs[0]], pop, source, weight))
-                if source.bias is not None:
-                    part = source.bias * bias_factor
-                    bias = part if bias is None else bias + part
-                continue
-            weight = merge_weight(self.lambdas, source, plan, offset if plan.kind == "concat" else 0)
-            self.projections.append(net.connect_one_to_one(
-                pops[source_name], pop, "exc", weight, channel_offset=offset if plan.kind == "concat" else 0,
-                name=f"{plan.name}_from_{source_name}"))
-            offset += source.shape[-1]
-        if bias is not None:
-            self._set_bias(pop, replace(plan, bias=bias), 1.0)
-
-    @staticmethod
-    def _set_bias(pop, plan, factor):
-        if plan.bias is None:
-            return
-        if "bias" not in pop.attributes() or pop.bias.ndim != 2:
-            raise ConversionError(f"layer '{plan.name}' ({plan.keras_class}) has a bias, but neuron "
-                                  f"'{pop.neuron.name}' has no per-neuron 'bias' parameter to carry it")
-        per_neuron = np.tile(plan.bias * factor, pop.size // plan.bias.size)  # channels innermost
-        pop.bias = per_neuron
-
-    def _connect(self, net, pre, post, plan, factor):
-        name = f"{plan.name}_proj"
-        if plan.kind == "dense":
-            return net.connect(pre, post, "exc", plan.weights * factor, name=name)
-        source = "mask" if self.conv_trace and "mask" in pre.spec.variables else None
-        if plan.kind == "conv":
-            return net.connect_convolution(pre, post, plan.weights * factor, stride=plan.stride,
-                                           padding=plan.padding, name=name, source=source)
-        return net.connect_pooling(pre, post, plan.operation, plan.pool_size, stride=plan.stride,
-                                   padding=plan.padding, name=name, max_rule=self.max_pool, source=source,
-                                   count_include_pad=plan.count_include_pad)
+        settings = RateSettings(
+            input_model=self.input_model, hidden_model=self.hidden_model, read_out=self.read_out,
+            conv_trace=self.conv_trace, lower_thresholds=self.normalization == "model",
+            initial_potential=self.initial_potential, propagation=self.propagation, seed=self.seed,
+            num_threads=self.num_threads, max_pool=self.max_pool)
+        built = build_rate_network(plans, settings, self.factors, self.bias_factors, self.lambdas,
+                                   self.bias_corrections, self.potential_corrections, batch_size)
+        self.populations, self.projections, self.thresholds = built.populations, built.projections, built.thresholds
+        return built.network
 
     def get_annarchy_network(self):
         """Compatibility alias: the annsnn Network."""
