@@ -77,9 +77,8 @@ class _Importer:
     def __init__(self, graph, dt, reset, propagation, input_neuron, batch_size, seed):
         self.graph, self.metadata = graph, {k: _text(v) for k, v in (graph.metadata or {}).items()}
         dt = self.metadata.get("dt", 1.0) if dt is None else dt
-        self.reset = reset or self.metadata.get("reset", "zero")
-        if self.reset not in RESETS:
-            self.reset = "zero" if self.reset == "per node" else self.reset
+        written = self.metadata.get("reset")  # "per node": each node's metadata says, else NIR's zero
+        self.reset = reset or (written if written in RESETS else "zero")
         if self.reset not in RESETS:
             raise ConversionError(f"reset must be one of {', '.join(RESETS)}, got {reset!r}")
         self.net = Network(dt=float(dt), batch_size=batch_size, seed=seed,

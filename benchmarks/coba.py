@@ -37,18 +37,25 @@ COBA = annsnn.Neuron(
 )
 
 
-def build(neurons=4000, probability=None, seed=1, num_threads=None):
-    """The network, its population and spike monitor; ``probability`` defaults to 80 inputs per neuron."""
+def balanced_network(neuron, neurons, probability, seed, num_threads, w_exc, w_inh):
+    """``neurons`` of ``neuron``, the first 80 % excitatory; each projects onto every neuron with
+    ``probability`` (default: 80 inputs per neuron), no self-connections."""
     probability = 80.0 / neurons if probability is None else probability
-    net = annsnn.Network(dt=0.1, seed=seed, num_threads=num_threads, name="coba")
-    pop = net.create(neurons, COBA, name="P")
+    net = annsnn.Network(dt=0.1, seed=seed, num_threads=num_threads, name=neuron.name.lower())
+    pop = net.create(neurons, neuron, name="P")
+    n_exc = int(0.8 * neurons)
+    net.connect_fixed_probability(pop[:n_exc], pop, probability, weights=w_exc, target="exc", name="exc")
+    net.connect_fixed_probability(pop[n_exc:], pop, probability, weights=w_inh, target="inh", name="inh")
+    return net, pop
+
+
+def build(neurons=4000, probability=None, seed=1, num_threads=None):
+    """The network, its population and spike monitor."""
+    net, pop = balanced_network(COBA, neurons, probability, seed, num_threads, w_exc=0.6, w_inh=6.7)
     rng = np.random.default_rng(seed)
     pop.v = rng.normal(-55.0, 5.0, neurons)
     pop.g_exc = rng.normal(4.0, 1.5, neurons)
     pop.g_inh = rng.normal(20.0, 12.0, neurons)
-    n_exc = int(0.8 * neurons)
-    net.connect_fixed_probability(pop[:n_exc], pop, probability, weights=0.6, target="exc", name="exc")
-    net.connect_fixed_probability(pop[n_exc:], pop, probability, weights=6.7, target="inh", name="inh")
     return net, pop, net.monitor(pop, "spike")
 
 

@@ -9,7 +9,7 @@ benchmarks/peers_coba_cuba.py runs it side by side with Brian2 and ANNarchy.
 import numpy as np
 
 import annsnn
-from coba import main, run  # noqa: F401  (run: the shared measurement, used by peers_coba_cuba.py)
+from coba import balanced_network, main, run  # noqa: F401  (run: the shared measurement, used by peers_coba_cuba.py)
 
 CUBA = annsnn.Neuron(
     parameters="""
@@ -33,14 +33,9 @@ CUBA = annsnn.Neuron(
 
 
 def build(neurons=4000, probability=None, seed=1, num_threads=None):
-    """The network, its population and spike monitor; ``probability`` defaults to 80 inputs per neuron."""
-    probability = 80.0 / neurons if probability is None else probability
-    net = annsnn.Network(dt=0.1, seed=seed, num_threads=num_threads, name="cuba")
-    pop = net.create(neurons, CUBA, name="P")
+    """The network, its population and spike monitor."""
+    net, pop = balanced_network(CUBA, neurons, probability, seed, num_threads, w_exc=1.62, w_inh=-9.0)
     pop.v = np.random.default_rng(seed).uniform(-60.0, -50.0, neurons)
-    n_exc = int(0.8 * neurons)
-    net.connect_fixed_probability(pop[:n_exc], pop, probability, weights=1.62, target="exc", name="exc")
-    net.connect_fixed_probability(pop[n_exc:], pop, probability, weights=-9.0, target="inh", name="inh")
     return net, pop, net.monitor(pop, "spike")
 
 

@@ -494,6 +494,5 @@ def check_duration(duration):
     return int(duration)
 
 
-def calibration_activations(keras_model, plans, x):
-    """The Keras model's activation of every plan on ``x`` (kept for callers of earlier versions)."""
-    return keras_activations(keras_model, plans, x)
+#: The Keras model's activation of every plan (the name earlier versions exported from here).
+calibration_activations = keras_activations

@@ -326,9 +326,8 @@ class _Importer:
     def op_GlobalAveragePool(self, node):
         plan_in = self.spatial(node, self.source(node))
         h, w, c = plan_in.shape
-        plan = self.new_plan(node, "pool", (c,), [plan_in.name], stride=(h, w), padding="valid", operation="mean",
-                             pool_size=(h, w))
-        self.tensors[node.output[0]] = _Tensor(plan.name, flat_from=None)
+        self.new_plan(node, "pool", (c,), [plan_in.name], stride=(h, w), padding="valid", operation="mean",
+                      pool_size=(h, w))
 
     def _flatten(self, node):
         tensor = self.source(node)

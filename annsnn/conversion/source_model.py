@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List
 
+import numpy as np
+
 from annsnn.errors import ConversionError
 
 FORMATS = ("keras", "onnx")
@@ -26,7 +28,6 @@ class SourceModel:
 
     def predict_classes(self, x, batch=512):
         """The ANN's class decisions on ``x`` (N, *input_shape)."""
-        import numpy as np
         if self.format == "keras":
             return self.model.predict(x, verbose=0, batch_size=batch).argmax(1)
         from .onnx_model import onnx_outputs
@@ -70,7 +71,6 @@ def open_model(model_or_path, format=None):
 
 def keras_activations(keras_model, plans, x):
     """Every plan's activation from one Keras forward pass (see SourceModel.activations)."""
-    import numpy as np
     from .keras_import import import_keras
     keras = import_keras()
     outputs = [keras_model.get_layer(plan.output_layer).output for plan in plans[1:]]
