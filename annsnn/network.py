@@ -101,16 +101,18 @@ class Network:
         if not isinstance(base, Population) or base.network is not self:
             raise NetworkError(f"{role} must be a population created by this network, got {pop!r}")
 
-    def connect(self, pre, post, target="exc", weights=1.0, name=None, source=None, delays=None):
+    def connect(self, pre, post, target="exc", weights=1.0, name=None, source=None, payload=None, delays=None):
         """Dense, event-driven projection; ``weights`` is a scalar or a (pre.size, post.size) array.
 
         Every ``connect*`` takes ``source``: a variable of ``pre`` sent every step, weighted, instead of
-        its spikes (for example the spike trace of models.with_spike_trace), and ``delays`` in ms: an
+        its spikes (for example the spike trace of models.with_spike_trace); ``payload``: a variable of
+        ``pre`` that weights each of its spikes (see Projection.send_payload); and ``delays`` in ms: an
         event of step n reaches the post update of step n + round(delays / dt) (see PROPAGATIONS for the
         timing without delays)."""
-        return self._add_projection(DenseProjection, pre, post, name, target, weights, source=source, delays=delays)
+        return self._add_projection(DenseProjection, pre, post, name, target, weights, source=source,
+                                    payload=payload, delays=delays)
 
-    def _add_projection(self, cls, pre, post, name, *args, source=None, delays=None):
+    def _add_projection(self, cls, pre, post, name, *args, source=None, payload=None, delays=None):
         views = cls is SparseProjection
         self._own(pre, "pre", views)
         self._own(post, "post", views)
@@ -118,6 +120,8 @@ class Network:
         proj = cls(self, len(self.projections), pre, post, *args, name)
         if source is not None:
             proj.send_variable(source)
+        if payload is not None:
+            proj.send_payload(payload)
         if delays is not None:
             proj.set_delay(delays)
         self.projections.append(proj)
@@ -125,76 +129,78 @@ class Network:
         return proj
 
     def connect_convolution(self, pre, post, kernel, target="exc", stride=1, padding="same", name=None,
-                            source=None, delays=None):
+                            source=None, payload=None, delays=None):
         """Shared-kernel convolution between (H, W, C) populations; ``kernel`` is (KH, KW, C_in, C_out)
         as Keras stores it. ``padding``: 'same', 'valid' or ((top, bottom), (left, right)) cells. The post
         geometry must be the convolution's output shape."""
         return self._add_projection(ConvolutionProjection, pre, post, name, kernel, target, stride, padding,
-                                    source=source, delays=delays)
+                                    source=source, payload=payload, delays=delays)
 
     def connect_pooling(self, pre, post, operation="max", pool_size=2, target="exc", stride=None,
-                        padding="valid", name=None, max_rule="winner", source=None, delays=None,
+                        padding="valid", name=None, max_rule="winner", source=None, payload=None, delays=None,
                         count_include_pad=False):
         """Max or mean pooling per channel (stride defaults to the pool size); the post geometry is
         (OH, OW, C), or (C,) for a global pooling window. ``max_rule`` says how max pooling treats spikes
         (see PoolingProjection); a mean divides by the cells of the window inside the image, or by the
         whole window with ``count_include_pad``."""
         return self._add_projection(PoolingProjection, pre, post, name, operation, pool_size, target, stride,
-                                    padding, max_rule, count_include_pad, source=source, delays=delays)
+                                    padding, max_rule, count_include_pad, source=source, payload=payload,
+                                    delays=delays)
 
     def connect_one_to_one(self, pre, post, target="exc", weight=1.0, channel_offset=0, name=None, source=None,
-                           delays=None):
+                           payload=None, delays=None):
         """Neuron j of ``pre`` drives the matching neuron of ``post`` (channels shifted by ``channel_offset``
         when ``post`` has more channels); the weight is compiled into the kernel."""
         return self._add_projection(OneToOneProjection, pre, post, name, target, weight, channel_offset,
-                                    source=source, delays=delays)
+                                    source=source, payload=payload, delays=delays)
 
     # -- sparse projections: pre and post may be views, pop[a:b] ------------------------------
     def connect_fixed_probability(self, pre, post, probability, weights=1.0, target="exc", delays=None,
-                                  allow_self_connections=False, seed=None, name=None, source=None):
+                                  allow_self_connections=False, seed=None, name=None, source=None, payload=None):
         """Sparse: each (pre, post) pair is connected with ``probability``. ``seed`` (default: from the
         network's seed and the projection's index) fixes the draw; self-connections are left out unless
         allowed. ``weights`` and ``delays`` (ms) are scalars or one per synapse, in storage order."""
         return self._connect_pattern(pre, post, connectivity.fixed_probability, (probability,), weights, target,
-                                     delays, allow_self_connections, seed, name, source)
+                                     delays, allow_self_connections, seed, name, source, payload)
 
     def connect_fixed_number_pre(self, pre, post, number, weights=1.0, target="exc", delays=None,
-                                 allow_self_connections=False, seed=None, name=None, source=None):
+                                 allow_self_connections=False, seed=None, name=None, source=None, payload=None):
         """Sparse: each post neuron receives from ``number`` distinct pre neurons drawn at random."""
         return self._connect_pattern(pre, post, connectivity.fixed_number_pre, (number,), weights, target,
-                                     delays, allow_self_connections, seed, name, source)
+                                     delays, allow_self_connections, seed, name, source, payload)
 
     def connect_fixed_number_post(self, pre, post, number, weights=1.0, target="exc", delays=None,
-                                  allow_self_connections=False, seed=None, name=None, source=None):
+                                  allow_self_connections=False, seed=None, name=None, source=None, payload=None):
         """Sparse: each pre neuron projects to ``number`` distinct post neurons drawn at random."""
         return self._connect_pattern(pre, post, connectivity.fixed_number_post, (number,), weights, target,
-                                     delays, allow_self_connections, seed, name, source)
+                                     delays, allow_self_connections, seed, name, source, payload)
 
     def connect_all_to_all(self, pre, post, weights=1.0, target="exc", delays=None, allow_self_connections=False,
-                           name=None, source=None):
+                           name=None, source=None, payload=None):
         """Sparse all-to-all (every pair a synapse of its own); ``connect`` is the dense form."""
         self._own_ends(pre, post)
         self_offset = self._self_offset(pre, post, allow_self_connections)
         synapses = connectivity.all_to_all(pre.size, post.size, self_offset)
         return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
-                                    delays=delays)
+                                    payload=payload, delays=delays)
 
     def connect_from_arrays(self, pre, post, pre_indices, post_indices, weights=1.0, target="exc", delays=None,
-                            name=None, source=None):
+                            name=None, source=None, payload=None):
         """Sparse: synapse k joins pre_indices[k] to post_indices[k]; weights and delays per synapse follow
         that order (repeated pairs are separate synapses)."""
         self._own_ends(pre, post)
         synapses = connectivity.from_arrays(pre_indices, post_indices, pre.size, post.size)
         return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
-                                    delays=delays)
+                                    payload=payload, delays=delays)
 
-    def connect_from_sparse(self, pre, post, matrix, target="exc", delays=None, name=None, source=None):
+    def connect_from_sparse(self, pre, post, matrix, target="exc", delays=None, name=None, source=None,
+                            payload=None):
         """Sparse: the stored entries of a (pre.size, post.size) ``scipy.sparse`` matrix are the synapses
         and their weights (delays per synapse follow the matrix's row-major order of entries)."""
         self._own_ends(pre, post)
         pre_index, post_index, weights = connectivity.from_sparse_matrix(matrix, pre.size, post.size)
         return self._add_projection(SparseProjection, pre, post, name, target, (pre_index, post_index), weights,
-                                    source=source, delays=delays)
+                                    source=source, payload=payload, delays=delays)
 
     def _self_offset(self, pre, post, allow_self_connections):
         """Where a neuron meets itself in (pre, post) pattern indices: post = pre + offset (None: never)."""
@@ -207,12 +213,13 @@ class Network:
         self._own(pre, "pre", views=True)
         self._own(post, "post", views=True)
 
-    def _connect_pattern(self, pre, post, pattern, args, weights, target, delays, allow_self, seed, name, source):
+    def _connect_pattern(self, pre, post, pattern, args, weights, target, delays, allow_self, seed, name, source,
+                         payload):
         self._own_ends(pre, post)
         rng = np.random.default_rng([self.seed % 2 ** 63, len(self.projections)] if seed is None else seed)
         synapses = pattern(pre.size, post.size, *args, rng, self._self_offset(pre, post, allow_self))
         return self._add_projection(SparseProjection, pre, post, name, target, synapses, weights, source=source,
-                                    delays=delays)
+                                    payload=payload, delays=delays)
 
     def monitor(self, population, variables, neurons=None, period=1, start=0, stop=None):
         """Record ``variables`` (names, or "spike") of ``population``; no rebuild needed.
@@ -254,9 +261,9 @@ class Network:
             raise NetworkError("the network has no populations")
         stop_ids = self._stop_ids()
         # grouped updates keep per-neuron rows stale until the call ends: not for populations that
-        # receive events or whose values are sent (graded) to projections every step
+        # receive events or whose values are sent (graded, or as payloads of spikes) to projections
         coupled = {proj.post.index for proj in self.projections}
-        coupled |= {proj.pre.index for proj in self.projections if proj.graded}
+        coupled |= {proj.pre.index for proj in self.projections if proj.graded or proj.payload}
         kernels = [pop.kernel([(stop_ids[(pop.index, t)], t) for t in pop.stop_conditions])
                    if isinstance(pop, SpikeSourceArray) else
                    build_neuron_kernel(pop.index, pop.spec, pop.size,

@@ -135,6 +135,9 @@ def _edge_nodes(nir, proj, r_scale, node_name):
         raise ConversionError(f"projection '{name}' ({proj.kind}) has no NIR counterpart")
     if proj.delayed or (proj.graded and pre.index != 0):
         raise ConversionError(f"projection '{name}': delays and graded values between hidden layers do not export")
+    if proj.payload:
+        raise ConversionError(f"projection '{name}': spikes weighted by a payload ('{proj.payload}') have no NIR "
+                              "counterpart")
     return chain
 
 

@@ -24,6 +24,7 @@ class Projection:
         if pre.spec.output is None and not pre.spec.spiking:
             raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
         self.graded = pre.spec.output
+        self.payload = None      # a pre variable that weights each spike (graded spikes), see send_payload
         self.delay_steps = 0     # 0: the propagation's own timing (see Network); else steps, through a ring
         self._ring = aligned_zeros(0)
 
@@ -34,7 +35,28 @@ class Projection:
             raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' (neuron "
                                f"'{self.pre.neuron.name}') has no variable '{variable}' to send; it has: "
                                f"{', '.join(self.pre.spec.variables) or 'none'}")
+        if self.payload is not None:
+            raise NetworkError(f"projection '{self.name}' already weights its spikes by '{self.payload}'; it "
+                               "cannot also send a variable every step")
         self.graded = variable
+        self.network._module = None  # the kernel reads another buffer
+
+    def send_payload(self, variable):
+        """Weight each spike by the pre neuron's ``variable`` as it is when the neuron spikes (graded
+        spikes, as on Loihi 2): an event of neuron j adds ``w * variable[j]``. Still event-driven: only
+        the neurons that spiked send. Max pooling keeps the largest payload that arrives (and the input's
+        value before it, 0 for a cleared input)."""
+        if not self.pre.spec.spiking:
+            raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' does not spike, so it "
+                               "has no spikes to weight by a payload")
+        if variable not in self.pre.spec.variables:
+            raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' (neuron "
+                               f"'{self.pre.neuron.name}') has no variable '{variable}' to send as a payload; it "
+                               f"has: {', '.join(self.pre.spec.variables) or 'none'}")
+        if self.graded:
+            raise NetworkError(f"projection '{self.name}' sends '{self.graded}' every step; a payload weights "
+                               "spikes, so it cannot have one")
+        self.payload = variable
         self.network._module = None  # the kernel reads another buffer
 
     def set_delay(self, delay):
@@ -75,9 +97,9 @@ class Projection:
 
     def template_context(self, **extra):
         return dict(name=self.name, prefix=f"proj{self.index}", kind=self.kind, pre_name=self.pre.name,
-                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}", post_index=self.post.index,
-                    target=f"g_{self.target}", graded=self.graded or "", n_pre=self.pre.size, n_post=self.post.size,
-                    **extra)
+                    post_name=self.post.name, pre_prefix=f"pop{self.pre.index}", post_prefix=f"pop{self.post.index}",
+                    post_index=self.post.index, target=f"g_{self.target}", graded=self.graded or "",
+                    payload=self.payload or "", n_pre=self.pre.size, n_post=self.post.size, **extra)
 
     def timing_context(self, lag):
         """Where events go. ``lag`` (0 or 1) is how many steps old the pre spikes are when the projection

@@ -1,0 +1,93 @@
+"""Graded spikes: a projection that weights each spike by a variable of its pre neuron (``payload=``)."""
+import numpy as np
+import pytest
+
+import annsnn
+from annsnn import NetworkError, models
+
+#: Spikes once, in step 0, where x > 0, carrying q = 2x (so a payload differs from the value sent).
+ONCE = annsnn.Neuron(parameters="x = 0.0", equations="q = 2.0 * x", spike="x > 0.0 and t < 0.5", name="Once")
+#: The same values sent every step as a graded output: what the payload projection must equal in step 0.
+ANALOG = annsnn.Neuron(parameters="x = 0.0", equations="q = 2.0 * x", output="q", name="AnalogTwin")
+
+
+def _values(shape, batch, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.1, 1.0, (batch,) + tuple(np.atleast_1d(shape)))
+    return (x * (rng.random(x.shape) < 0.4)).reshape(batch, -1).astype(np.float32)
+
+
+def _pair(geometry, connect, batch=3, seed=0):
+    """The same projection from a once-spiking population with a payload and from its analog twin."""
+    net = annsnn.Network(dt=1.0, batch_size=batch, propagation="same_step")
+    spiking, analog = net.create(geometry, ONCE), net.create(geometry, ANALOG)
+    x = _values(geometry, batch, seed)
+    spiking.x, analog.x = x, x
+    got = connect(net, spiking, dict(payload="q"))
+    want = connect(net, analog, {})
+    net.simulate(1)
+    return got, want, x
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "conv", "identity", "pool_mean", "pool_max"])
+def test_payload_equals_the_graded_value_for_every_projection_kind(kind):
+    rng = np.random.default_rng(1)
+    weights = rng.normal(0.0, 0.5, (48, 20)).astype(np.float32)
+    kernel = rng.normal(0.0, 0.5, (3, 3, 3, 4)).astype(np.float32)
+
+    def connect(net, pre, payload):
+        if kind == "dense":
+            post = net.create(20, models.IaF_Acc)
+            net.connect(pre, post, weights=weights, **payload)
+        elif kind == "sparse":
+            post = net.create(20, models.IaF_Acc)
+            i, j = np.nonzero(np.abs(weights) > 0.4)
+            net.connect_from_arrays(pre, post, i, j, weights[i, j], **payload)
+        elif kind == "conv":
+            post = net.create((4, 4, 4), models.IaF_Acc)
+            net.connect_convolution(pre, post, kernel, padding="same", **payload)
+        elif kind == "identity":
+            post = net.create((4, 4, 5), models.IaF_Acc)
+            net.connect_one_to_one(pre, post, weight=np.array([0.5, -1.0, 2.0], np.float32), channel_offset=1,
+                                   **payload)
+        else:
+            post = net.create((2, 2, 3), models.IaF_Acc)
+            net.connect_pooling(pre, post, "mean" if kind == "pool_mean" else "max", 2, **payload)
+        return post
+
+    got, want, x = _pair((4, 4, 3), connect)
+    assert (x > 0).mean() > 0.2 and np.abs(want.v).sum() > 0
+    np.testing.assert_allclose(got.v, want.v, rtol=1e-6, atol=1e-6)
+    if kind == "dense":  # and both against NumPy
+        np.testing.assert_allclose(got.v, (2 * x) @ weights, rtol=1e-5, atol=1e-5)
+
+
+def test_payload_is_read_when_the_neuron_spikes():
+    """q changes every step; each spike carries the q of its own step (next-step and same-step timing)."""
+    for propagation in ("next_step", "same_step"):
+        net = annsnn.Network(dt=1.0, batch_size=2, propagation=propagation)
+        ticking = annsnn.Neuron(parameters="period = 2.0", equations="q = t + 1.0",
+                                spike="(t + 0.5) % period < 1.0", name="Ticking")
+        pre = net.create(3, ticking)
+        pre.period = np.array([2.0, 3.0, 5.0])
+        post = net.create(1, models.IaF_Acc)
+        net.connect(pre, post, weights=np.array([[1.0], [10.0], [100.0]]), payload="q")
+        steps = 12
+        net.simulate(steps)
+        # spikes at steps n with n % period == 0, carrying n + 1; next_step delivers the last one too late
+        last = steps - 1 if propagation == "same_step" else steps - 2
+        want = sum(w * sum(n + 1 for n in range(0, last + 1, p)) for w, p in ((1, 2), (10, 3), (100, 5)))
+        np.testing.assert_allclose(post.v[:, 0], want)
+
+
+def test_payload_errors_name_the_projection_and_the_variable():
+    net = annsnn.Network()
+    once, analog = net.create(4, ONCE), net.create(4, ANALOG)
+    post = net.create(4, models.IaF_Acc)
+    with pytest.raises(NetworkError, match="'p1'.*no variable 'nope'"):
+        net.connect(once, post, payload="nope", name="p1")
+    with pytest.raises(NetworkError, match="'p2'.*does not spike"):
+        net.connect(analog, post, payload="q", name="p2")
+    trace = net.create(4, models.with_spike_trace(models.IaF, 20.0))
+    with pytest.raises(NetworkError, match="'p3'.*every step"):
+        net.connect(trace, post, source="mask", payload="v", name="p3")
