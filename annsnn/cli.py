@@ -10,7 +10,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from annsnn.conversion.ttfs import DEFAULT_WINDOW
+from annsnn.conversion.ttfs import DEFAULT_WINDOWS, TTFS_SIMULATIONS
 from annsnn.errors import AnnsnnError
 
 BUNDLED_MODELS = ("mlp", "cnn")
@@ -31,7 +31,8 @@ def _converter_options(args):
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
     if args.no_bias_calibration and args.coding == "rate":  # TTFS has no bias calibration to skip
         chosen["calibrate_bias"] = False
-    return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window)
+    return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window,
+                ttfs_simulation=args.ttfs_simulation)
 
 
 def _needs_calibration(conv):
@@ -42,7 +43,10 @@ def _needs_calibration(conv):
 def _steps(conv, requested):
     """The steps conv simulates for --duration; a TTFS run says when it simulates fewer than asked."""
     steps = conv.steps_for(requested)
-    if requested is not None and steps < requested:
+    if requested is not None and steps < requested and conv.ttfs_simulation == "event":
+        print(f"annsnn: --coding ttfs simulates its windows event by event, in {steps} step; --duration "
+              f"{requested} does not apply")
+    elif requested is not None and steps < requested:
         print(f"annsnn: --coding ttfs decides after {steps} steps; simulating {steps}, not {requested}")
     return steps
 
@@ -56,8 +60,8 @@ def _describe(conv):
     o = conv.options
     scales = " (one scale per channel)" if conv.channel_wise else ""
     if conv.coding == "ttfs":
-        return (f"time-to-first-spike coding, {conv.ttfs_window} steps per layer window, {o['read_out']} read-out, "
-                f"{o['normalization']} normalisation{scales}")
+        return (f"time-to-first-spike coding, {conv.ttfs_window} steps per layer window ({conv.ttfs_simulation} "
+                f"simulation), {o['read_out']} read-out, {o['normalization']} normalisation{scales}")
     return (f"{o['input_encoding']} input, {o['hidden_neuron']}, {o['read_out']} read-out, "
             f"{o['normalization']} normalisation{scales}")
 
@@ -238,6 +242,7 @@ def run_convert(args):
                     hidden_neuron=conv.options.get("hidden_neuron", conv.hidden_model.name),
                     read_out=conv.options["read_out"], k=args.k, coding=conv.coding,
                     ttfs_window=conv.ttfs_window if conv.coding == "ttfs" else None,
+                    ttfs_simulation=conv.ttfs_simulation if conv.coding == "ttfs" else None,
                     normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
                     channel_wise=conv.channel_wise, calibrate_potential=conv.calibrate_potential,
@@ -279,8 +284,9 @@ def run_info(args):
     from annsnn.conversion.ttfs import assign_windows
     windows = len(set(assign_windows(plans).values()))
     print(f"{args.model}: converts ({len(plans) - 1} layers; --coding ttfs: {windows} windows, decided after "
-          f"{windows - 1} to {windows} windows, {(windows - 1) * DEFAULT_WINDOW} to {windows * DEFAULT_WINDOW} steps at "
-          f"the default {DEFAULT_WINDOW} steps per window)")
+          f"{windows - 1} to {windows} windows: one event-driven step, or with --ttfs-simulation clock "
+          f"{(windows - 1) * DEFAULT_WINDOWS['clock']} to {windows * DEFAULT_WINDOWS['clock']} steps at its default "
+          f"{DEFAULT_WINDOWS['clock']} steps per window)")
     for plan in plans:
         extra = f", folds {', '.join(plan.folded)}" if plan.folded else ""
         extra += ", bias" if plan.bias is not None else ""
@@ -340,8 +346,12 @@ def _conversion_arguments(parser):
     parser.add_argument("--coding", choices=("rate", "ttfs"), default="rate",
                         help="'rate' (default) or 'ttfs': time-to-first-spike, at most one spike per neuron")
     parser.add_argument("--ttfs-window", dest="ttfs_window", type=_positive, default=None, metavar="L",
-                        help=f"with --coding ttfs: steps per layer window (default {DEFAULT_WINDOW}): values resolve to 1/L "
-                             "of each layer's calibration maximum")
+                        help="with --coding ttfs: steps per layer window (default "
+                             f"{DEFAULT_WINDOWS['event']} with event simulation, {DEFAULT_WINDOWS['clock']} with clock): "
+                             "values resolve to 1/L of each layer's calibration maximum")
+    parser.add_argument("--ttfs-simulation", dest="ttfs_simulation", choices=TTFS_SIMULATIONS, default=None,
+                        help="with --coding ttfs: 'event' (default) updates each layer once and its spikes carry "
+                             "their time; 'clock' walks every step of every window. Same spikes")
 
 
 def build_parser():

@@ -179,5 +179,62 @@ TTFS_Relay = Neuron(
     name="TTFS_Relay",
 )
 
+# Event-driven TTFS (annsnn.conversion.ttfs, simulation="event"): each layer is updated once, in
+# creation order within one step, and each spike carries ``lead``, how long before its window closes
+# it falls (a multiple of ``grid``, the clock's dt). That is the integral its ramp current adds to a
+# neuron of the next window by the time that window opens, so the membrane there is known at once and
+# so is the step it would cross at. ``ts`` is the spike time the clock-driven models above give.
+
+#: Event-driven TTFS input: a pixel ``rates`` in [0, 1] leads its window's close by round(rates * levels) steps.
+TTFS_Event_Input = Neuron(
+    parameters="""
+        rates = 0.0
+        levels = 128.0 : population
+        grid = 1.0 : population
+        t_close = 0.0 : population
+    """,
+    equations="""
+        lead = min(levels, floor(rates * levels + 0.5)) * grid
+        ts = ts : init=-1.0
+    """,
+    spike="lead > 0.0 and ts < 0.0",
+    reset="ts = t_close - lead",
+    name="TTFS_Event_Input",
+)
+
+#: Event-driven TTFS hidden or output neuron: ``v`` sums the bias charge ``v0`` and the leads of its
+#: inputs' spikes times their weights (``g_exc``), which is the clock model's membrane when its window
+#: opens; from there it rises by ``grid`` per step to ``levels * grid``, so it crosses 1 + floor(v / grid)
+#: steps before the close, at once if v is above threshold, and not at all if v < 0.
+TTFS_Event = Neuron(
+    parameters="""
+        levels = 128.0 : population
+        grid = 1.0 : population
+        t_close = 0.0 : population
+        v0 = 0.0
+    """,
+    equations="""
+        v = v + g_exc : init=v0
+        lead = min(levels, 1.0 + floor(v / grid)) * grid
+        ts = ts : init=-1.0
+    """,
+    spike="v >= 0.0 and ts < 0.0",
+    reset="ts = t_close - lead",
+    name="TTFS_Event",
+)
+
+#: Event-driven TTFS max pooling: the largest lead of the pooling window (its earliest spike) is passed on.
+TTFS_Event_Relay = Neuron(
+    parameters="t_close = 0.0 : population",
+    equations="""
+        lead = max(lead, g_exc) : init=0.0
+        ts = ts : init=-1.0
+    """,
+    spike="lead > 0.0 and ts < 0.0",
+    reset="ts = t_close - lead",
+    name="TTFS_Event_Relay",
+)
+
 BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut,
-                                           Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay)}
+                                           Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay,
+                                           TTFS_Event_Input, TTFS_Event, TTFS_Event_Relay)}

@@ -72,10 +72,14 @@ def rate_histograms(rates, path):
 
 
 def raster_and_trace(spike_times, trace, path, trace_label="membrane potential v"):
-    """``spike_times``: {layer: (steps, neuron ids)}; ``trace``: (steps,) values of one neuron."""
+    """``spike_times``: {layer: (steps, neuron ids)}; ``trace``: (steps,) values of one neuron, or None
+    (the raster alone)."""
     plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
-                                      gridspec_kw=dict(height_ratios=[3, 1]))
+    if trace is None:
+        fig, top = plt.subplots(1, 1, figsize=(7, 4.5))
+    else:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
+                                          gridspec_kw=dict(height_ratios=[3, 1]))
     offset = 0
     for index, (name, (steps, neurons, size)) in enumerate(spike_times.items()):
         top.scatter(steps, np.asarray(neurons) + offset, s=1, color=f"C{index}", label=name)
@@ -83,6 +87,9 @@ def raster_and_trace(spike_times, trace, path, trace_label="membrane potential v
     top.set_ylabel("neuron (layers stacked)")
     top.set_title("Spike raster of one sample")
     top.legend(loc="upper right", fontsize=7, markerscale=6)
+    if trace is None:
+        top.set_xlabel("step")
+        return _save(fig, path)
     bottom.plot(np.arange(len(trace)), trace, color="tab:red")
     bottom.set_xlabel("step")
     bottom.set_ylabel(trace_label)

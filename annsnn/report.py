@@ -53,13 +53,19 @@ def _diagnostics(conv, x, duration, out_dir):
         spiking = [p for p in conv.populations if p.spec.spiking]
         rates = {p.name: p.spike_counts[:n] / duration for p in spiking}
         raster = {}
+        event = conv.schedule is not None and conv.schedule.simulation == "event"
         for pop, mon in zip(spiking, monitors):
-            steps, neurons = np.nonzero(mon.spike_raster()[:, 0, :])
+            if event:  # one step simulates every window: each spike's clock time is its ts
+                ts = np.asarray(pop.get("ts")[0], dtype=np.float64)
+                neurons = np.nonzero(ts >= 0)[0]
+                steps = np.rint(ts[neurons] / conv.schedule.dt).astype(np.int64)
+            else:
+                steps, neurons = np.nonzero(mon.spike_raster()[:, 0, :])
             raster[pop.name] = (steps, neurons, pop.size)
         busiest = int(np.argmax(hidden.spike_counts[0])) if hidden.spec.spiking else 0
         files = {"raster": plot.raster_and_trace(
-            raster, trace.get("v")[:, 0, busiest] if trace else np.zeros(duration), out_dir / "raster_trace.png",
-            f"v of '{hidden.name}' #{busiest}")}
+            raster, None if event else trace.get("v")[:, 0, busiest] if trace else np.zeros(duration),
+            out_dir / "raster_trace.png", f"v of '{hidden.name}' #{busiest}")}
     finally:
         for mon in monitors + ([trace] if trace else []):
             net.monitors.remove(mon)
@@ -85,8 +91,8 @@ def build_report(conv, x, y, duration, out_dir, ann_accuracy, settings, progress
                   snn_accuracy=result.accuracy, samples_per_s=len(y) / seconds, seconds=seconds,
                   build=dict(seconds=conv.network.build_info.seconds, compiled=conv.network.build_info.compiled),
                   layers=layer_table(conv), evaluation=result.to_dict())
-    if conv.read_out.stop_condition:
-        decided = conv.stop_steps[conv.stop_steps >= 0]
+    if conv.read_out.stop_condition or (conv.coding == "ttfs" and conv.read_out.mode == "time_to_first_spike"):
+        decided = conv.stop_steps[conv.stop_steps >= 0]  # event TTFS: clock steps from its spike times
         report["latency_steps"] = dict(
             decided_fraction=float(len(decided) / len(y)),
             **{f"p{q}": float(np.percentile(decided, q)) if len(decided) else None for q in (50, 90, 99)})

@@ -1,10 +1,12 @@
 """TTFS benchmark: time-to-first-spike coding on the fidelity zoo, beside the recommended rate coding.
 
-    python benchmarks/ttfs.py                                       # ReLU zoo, L = 128, 10k images
+    python benchmarks/ttfs.py                                       # ReLU zoo, event simulation, L = 4096, 10k images
     python benchmarks/ttfs.py --dataset mnist --arch seed_cnn mlp2_nobias --test-samples 1000
+    python benchmarks/ttfs.py --simulation event clock --windows 128  # both simulations, the same spikes
 
 For every zoo model (benchmarks/zoo.py; the QCFS-trained variants are left out, their activation is
-not a ReLU) and every window length L, the model is converted with ``coding="ttfs"`` (calibration on
+not a ReLU), every simulation (event, clock) and every window length L, the model is converted with
+``coding="ttfs"`` (calibration on
 zoo.calibration_split(), never on test images) and evaluated: accuracy, arg-max agreement with the
 ANN, spikes per neuron per sample, SynOps per sample, steps to the decision and samples/s.
 
@@ -44,15 +46,16 @@ def _timed_evaluate(conv, x, y, duration):
     return result, time.perf_counter() - started
 
 
-def run_ttfs(model, x_cal, x, y, ann_pred, window, normalization, channel_wise, read_out):
-    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=window, normalization=normalization,
+def run_ttfs(model, x_cal, x, y, ann_pred, window, normalization, channel_wise, read_out, simulation):
+    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=window, normalization=normalization, ttfs_simulation=simulation,
                              channel_wise=channel_wise, read_out=read_out, seed=1)
     started = time.perf_counter()
     conv.load_keras_model(model, show_info=False, calibration_data=x_cal)
     convert_s = time.perf_counter() - started
     result, seconds = _timed_evaluate(conv, x, y, None)
     predictions = np.asarray(result.predictions)
-    return dict(window=window, normalization=normalization, channel_wise=channel_wise, read_out=read_out,
+    return dict(simulation=simulation, window=window, normalization=normalization, channel_wise=channel_wise,
+                read_out=read_out, snn_energy_uj=result.snn_energy_uj, ann_energy_uj=result.ann_energy_uj,
                 windows=len(set(conv.schedule.windows.values())), steps=result.steps,
                 accuracy=result.accuracy, agreement_with_ann=float((predictions == ann_pred).mean()),
                 mean_decision_steps=result.mean_decision_steps, spikes_per_neuron=result.spikes_per_neuron,
@@ -68,7 +71,7 @@ def run_rate(model, x_cal, x, y, ann_accuracy, max_steps):
     close = [t for t in range(1, max_steps + 1) if curve.accuracy_curve[t - 1] >= ann_accuracy - WITHIN]
     steps = close[0] if close else max_steps
     result, seconds = _timed_evaluate(conv, x, y, steps)
-    return dict(steps=steps, within_0_3=bool(close), accuracy=result.accuracy,
+    return dict(steps=steps, within_0_3=bool(close), accuracy=result.accuracy, snn_energy_uj=result.snn_energy_uj,
                 synops_per_sample=result.total_synops, snn_macs_per_sample=result.total_snn_macs,
                 samples_per_s=round(len(x) / seconds, 1))
 
@@ -84,14 +87,15 @@ def run_model(dataset, arch, args, data):
     row = dict(dataset=dataset, arch=arch, test_samples=len(x), calibration_samples=len(x_cal), ann_accuracy=ann,
                ttfs=[])
     for window in args.windows:
-        for normalization in args.normalization:
-            result = run_ttfs(model, x_cal, x, y, ann_pred, window, normalization, not args.layer_wise,
-                              args.read_out)
-            row["ttfs"].append(result)
-            print(f"  {dataset:13s} {arch:14s} TTFS L={window:<3d} {normalization:6s} {100 * result['accuracy']:6.2f} "
-                  f"(ANN {100 * ann:.2f}, agreement {100 * result['agreement_with_ann']:.2f} %) "
-                  f"{result['spikes_per_neuron']:.3f} spikes/neuron {result['synops_per_sample']:,.0f} SynOps "
-                  f"{result['samples_per_s']:,.0f} samples/s", flush=True)
+        for simulation in args.simulation:
+            for normalization in args.normalization:
+                result = run_ttfs(model, x_cal, x, y, ann_pred, window, normalization, not args.layer_wise,
+                                  args.read_out, simulation)
+                row["ttfs"].append(result)
+                print(f"  {dataset:13s} {arch:14s} TTFS {simulation} L={window:<4d} {normalization:6s} "
+                      f"{100 * result['accuracy']:6.2f} (ANN {100 * ann:.2f}, agreement "
+                      f"{100 * result['agreement_with_ann']:.2f} %) {result['spikes_per_neuron']:.3f} spikes/neuron "
+                      f"{result['synops_per_sample']:,.0f} SynOps {result['samples_per_s']:,.0f} samples/s", flush=True)
     if args.rate_steps:
         row["rate"] = run_rate(model, x_cal, x, y, ann, args.rate_steps)
         r = row["rate"]
@@ -103,14 +107,15 @@ def run_model(dataset, arch, args, data):
 def table(rows):
     """Markdown: per model and window, TTFS beside the rate-coded pipeline at its smallest T within 0.3
     points (rate's analog first layer is multiply-accumulates every step, counted apart from SynOps)."""
-    lines = ["| model | ANN % | L | TTFS % (agreement %) | spikes/neuron | steps to decision | TTFS SynOps | "
+    lines = ["| model | ANN % | simulation, L | TTFS % (agreement %) | spikes/neuron | steps to decision | TTFS SynOps | "
              "TTFS samples/s | rate T | rate % | rate SynOps + MACs | rate samples/s | TTFS / rate events | "
              "TTFS / rate samples/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         rate = row.get("rate")
         for t in row["ttfs"]:
-            cells = [f"{row['dataset']} {row['arch']}", f"{100 * row['ann_accuracy']:.2f}", f"{t['window']}",
+            cells = [f"{row['dataset']} {row['arch']}", f"{100 * row['ann_accuracy']:.2f}",
+                     f"{t.get('simulation', 'clock')}, {t['window']}",
                      f"{100 * t['accuracy']:.2f} ({100 * t['agreement_with_ann']:.2f})",
                      f"{t['spikes_per_neuron']:.3f}", f"{t['mean_decision_steps']:.0f}",
                      f"{t['synops_per_sample']:,.0f}", f"{t['samples_per_s']:,.0f}"]
@@ -131,7 +136,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", nargs="*", choices=zoo.DATASETS, default=list(zoo.DATASETS))
     parser.add_argument("--arch", nargs="*", choices=RELU_ARCHS, default=list(RELU_ARCHS))
-    parser.add_argument("--windows", nargs="*", type=int, default=[128], help="steps per layer window")
+    parser.add_argument("--windows", nargs="*", type=int, default=[4096], help="steps per layer window")
+    parser.add_argument("--simulation", nargs="*", choices=("event", "clock"), default=["event"],
+                        help="event: each layer once, spikes carry their time; clock: every step (same spikes)")
     parser.add_argument("--normalization", nargs="*", choices=("data", "robust"), default=["data"])
     parser.add_argument("--layer-wise", dest="layer_wise", action="store_true",
                         help="one lambda per layer instead of one per channel")

@@ -56,18 +56,23 @@ def test_convert_writes_report_and_plots(tmp_path):
     assert "ANN accuracy" in out.stdout and "threshold" in out.stdout
 
 
-def test_convert_with_ttfs_coding(tmp_path):
+@pytest.mark.parametrize("simulation", ["event", "clock"])
+def test_convert_with_ttfs_coding(tmp_path, simulation):
     out = annsnn("convert", MLP, "--samples", "300", "--out", str(tmp_path), "--quiet", "--coding", "ttfs",
-                 "--ttfs-window", "32")
+                 "--ttfs-window", "32", "--ttfs-simulation", simulation)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     settings, evaluation = report["settings"], report["evaluation"]
     assert (settings["coding"], settings["ttfs_window"], settings["read_out"]) == ("ttfs", 32, "time_to_first_spike")
-    # input, two hidden layers and the output each own a window of 32 steps
-    assert report["duration"] == 4 * 32 and 3 * 32 < evaluation["mean_decision_steps"] <= 4 * 32
+    assert settings["ttfs_simulation"] == simulation
+    # input, two hidden layers and the output each own a window of 32 steps; event simulation runs them
+    # in one step and counts the latency on the same clock grid
+    assert report["duration"] == (1 if simulation == "event" else 4 * 32)
+    assert 3 * 32 < evaluation["mean_decision_steps"] <= 4 * 32
+    assert 3 * 32 < report["latency_steps"]["p50"] <= 4 * 32
     assert 0 < evaluation["spikes_per_neuron"] <= 1.0 and report["snn_accuracy"] > 0.9
-    assert "latency_steps" in report and "raster" in report["plots"]
-    assert "time-to-first-spike coding, 32 steps per layer window" in out.stdout
+    assert "raster" in report["plots"] and png_size(tmp_path / report["plots"]["raster"])[0] >= 400
+    assert f"time-to-first-spike coding, 32 steps per layer window ({simulation} simulation)" in out.stdout
     refused = annsnn("convert", MLP, "--coding", "ttfs", "--calibration", "0", "--out", str(tmp_path / "r"))
     assert refused.returncode == 1 and "--coding ttfs takes each layer's window" in refused.stderr
 

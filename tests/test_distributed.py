@@ -89,17 +89,20 @@ def test_recommended_preset_with_calibration_runs_the_same_on_the_cluster(client
     assert local.accuracy > 0.9
 
 
-def test_ttfs_coding_runs_the_same_on_the_cluster(client, mnist):
-    """coding='ttfs' travels in the recipe: windows, jump-free chain, early stop at the first output spike."""
+@pytest.mark.parametrize("simulation", ["event", "clock"])
+def test_ttfs_coding_runs_the_same_on_the_cluster(client, mnist, simulation):
+    """coding='ttfs' travels in the recipe: windows, simulation, decision at the first output spike."""
     x, y = mnist
     (x_train, _), _ = load_mnist(verbose=False)
-    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=16, seed=5)
+    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=16, ttfs_simulation=simulation, seed=5)
     conv.load_keras_model(MLP, show_info=False, batch_size=64, calibration_data=x_train[::20] / 255.0)
     local = conv.evaluate(x, y, None, progress=False)
     local_stops = conv.stop_steps.copy()
     remote = conv.evaluate(x, y, None, progress=False, client=client, chunk_size=64)
     assert remote.predictions == local.predictions and remote.accuracy_curve == local.accuracy_curve
-    assert remote.spikes_per_neuron == local.spikes_per_neuron and remote.steps == 4 * 16
+    assert remote.spikes_per_neuron == local.spikes_per_neuron
+    assert remote.steps == (1 if simulation == "event" else 4 * 16)
+    assert remote.mean_decision_steps == local.mean_decision_steps and 3 * 16 < local.mean_decision_steps <= 4 * 16
     np.testing.assert_array_equal(conv.stop_steps, local_stops)
     assert local.accuracy > 0.9
 

@@ -1,5 +1,6 @@
-"""Time-to-first-spike coding: the generated network against the mapping's NumPy oracle, at most one
-spike per neuron, the read-outs, options and errors, and the simulator's ``active`` condition."""
+"""Time-to-first-spike coding: the generated network against the mapping's NumPy oracle (simulated
+event by event and step by step), at most one spike per neuron, the read-outs, options and errors, and
+the simulator's ``active`` condition."""
 import numpy as np
 import pytest
 
@@ -60,11 +61,16 @@ def _simulated_steps(conv, x):
     return {pop.name: np.rint(pop.ts[:len(x)] / conv.network.dt).astype(np.int64) for pop in conv.populations}
 
 
+SIMULATIONS = ["event", "clock"]
+
+
+@pytest.mark.parametrize("simulation", SIMULATIONS)
 @pytest.mark.parametrize("channel_wise", [False, True])
 @pytest.mark.parametrize("fixture", ["cnn", "residual"])
-def test_spike_times_match_the_mapping(fixture, channel_wise, request):
+def test_spike_times_match_the_mapping(fixture, channel_wise, simulation, request):
     model, x, x_test = request.getfixturevalue(fixture)
-    conv = _converted(model, x, read_out="membrane_potential", channel_wise=channel_wise)
+    conv = _converted(model, x, read_out="membrane_potential", channel_wise=channel_wise,
+                      ttfs_simulation=simulation)
     samples = conv._prepare(x_test[:conv.network.batch_size])
     simulated = _simulated_steps(conv, samples)
     expected, _ = spike_steps(conv.plans, conv.factors, conv.bias_factors, conv.lambdas, WINDOW, samples)
@@ -82,29 +88,66 @@ def test_spike_times_match_the_mapping(fixture, channel_wise, request):
     assert compared > 1000 and any((s >= 0).any() for s in simulated.values())
 
 
-def test_at_most_one_spike_per_neuron_and_agreement(residual):
+@pytest.mark.parametrize("simulation", SIMULATIONS)
+def test_at_most_one_spike_per_neuron_and_agreement(residual, simulation):
     model, x, x_test = residual
-    conv = _converted(model, x)
+    conv = _converted(model, x, ttfs_simulation=simulation)
     predictions = np.array(conv.predict(x_test, None, progress=False))
     for pop in conv.populations:
         if pop.spec.spiking:
             assert pop.spike_counts.max() <= 1, pop.name
     ann = model.predict(x_test, verbose=0).argmax(1)
     assert (predictions == ann).mean() >= 0.95
-    # the first output spike decides, and the run stops there
+    # the first output spike decides (a clock run stops there; an event run counts its clock step)
     assert (conv.stop_steps > conv.schedule.opens(conv.plans[-1].name)).all()
-    assert (conv.stop_steps <= conv.schedule.duration("time_to_first_spike")).all()
+    assert (conv.stop_steps <= conv.schedule.clock_duration("time_to_first_spike")).all()
+
+
+@pytest.mark.parametrize("fixture", ["cnn", "residual"])
+def test_event_simulation_gives_the_clocks_spikes_decisions_and_counts(fixture, request):
+    """One event-driven step against every step of every window: the same spike times (one step apart at
+    most, where float sums round differently), predictions, decision steps and synaptic events."""
+    model, x, x_test = request.getfixturevalue(fixture)
+    runs = {}
+    for simulation in SIMULATIONS:
+        conv = _converted(model, x, ttfs_simulation=simulation)
+        labels = model.predict(x_test, verbose=0).argmax(1)
+        result = conv.evaluate(x_test, labels, None, progress=False)
+        samples = conv._prepare(x_test[:conv.network.batch_size])
+        runs[simulation] = conv, result, _simulated_steps(conv, samples)
+    (event, event_result, event_steps), (clock, clock_result, clock_steps) = runs["event"], runs["clock"]
+    assert event.steps_for(None) == 1 and event_result.steps == 1 and clock_result.steps > 2 * WINDOW
+    assert event_result.predictions == clock_result.predictions
+    assert event_result.mean_decision_steps == pytest.approx(clock_result.mean_decision_steps)
+    np.testing.assert_array_equal(event.stop_steps, clock.stop_steps)
+    # the clock's jump twins (residual inputs) are not needed: a lead is the integral up to the opening
+    ramps = {name: n for name, n in clock_result.synops_per_sample.items() if not name.endswith("_jump")}
+    assert event_result.synops_per_sample == pytest.approx(ramps)
+    assert all(p.payload == "lead" for p in event.projections)
+    for name, steps in event_steps.items():
+        assert (steps != clock_steps[name]).mean() <= 0.01 and np.abs(steps - clock_steps[name]).max() <= 1, name
+
+
+def test_event_simulation_is_the_default_at_a_finer_window(cnn):
+    model, x, _ = cnn
+    conv = ANNtoSNNConverter(coding="ttfs")
+    assert conv.ttfs_simulation == "event" and conv.ttfs_window == 4096
+    assert ANNtoSNNConverter(coding="ttfs", ttfs_simulation="clock").ttfs_window == 128
+    with pytest.raises(ConversionError, match="ttfs_simulation must be one of"):
+        ANNtoSNNConverter(coding="ttfs", ttfs_simulation="exact")
+    with pytest.raises(ConversionError, match="ttfs_simulation applies to coding='ttfs' only"):
+        ANNtoSNNConverter(ttfs_simulation="event")
 
 
 def test_windows_and_duration(cnn):
     model, x, x_test = cnn
-    conv = _converted(model, x, read_out="membrane_potential")
+    conv = _converted(model, x, read_out="membrane_potential", ttfs_simulation="clock")
     windows = conv.schedule.windows
     names = [p.name for p in conv.plans]
     assert [windows[n] for n in names] == [0, 1, 1, 2, 3, 4]  # max pooling shares its input's window
     assert conv.steps_for(None) == 4 * WINDOW and conv.steps_for(10_000) == 4 * WINDOW
     # the evaluation curve follows the read-out: its last step is the accuracy
-    spiking = _converted(model, x)
+    spiking = _converted(model, x, ttfs_simulation="clock")
     labels = model.predict(x_test, verbose=0).argmax(1)
     curve = spiking.evaluate(x_test, labels, None, progress=False)
     assert curve.accuracy_curve[-1] == pytest.approx(curve.accuracy) and curve.accuracy >= 0.95
@@ -115,11 +158,12 @@ def test_windows_and_duration(cnn):
     assert result.mean_decision_steps == 4 * WINDOW
 
 
-def test_membrane_read_out_is_the_output_layers_input(cnn):
+@pytest.mark.parametrize("simulation", SIMULATIONS)
+def test_membrane_read_out_is_the_output_layers_input(cnn, simulation):
     """At the output window's opening the membrane holds L dt (W a + b) - dt/2 exactly (a: the
     oracle's quantised last hidden layer)."""
     model, x, x_test = cnn
-    conv = _converted(model, x, read_out="membrane_potential")
+    conv = _converted(model, x, read_out="membrane_potential", ttfs_simulation=simulation)
     samples = conv._prepare(x_test[:16])
     conv.predict(samples, None, progress=False)
     _, values = spike_steps(conv.plans, conv.factors, conv.bias_factors, conv.lambdas, WINDOW, samples)
@@ -131,7 +175,7 @@ def test_membrane_read_out_is_the_output_layers_input(cnn):
 def test_default_duration_covers_long_schedules(cnn):
     """predict() without a duration simulates every window, even beyond the rate default of 1000 steps."""
     model, x, x_test = cnn
-    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=300, seed=1)
+    conv = ANNtoSNNConverter(coding="ttfs", ttfs_window=300, ttfs_simulation="clock", seed=1)
     conv.load_keras_model(model, show_info=False, calibration_data=x[:300])
     predictions = conv.predict(x_test[:20], progress=False)
     assert conv.steps_for(None) == 1500 and (conv.stop_steps > 1200).all() and len(predictions) == 20

@@ -21,8 +21,8 @@ from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
 from .rate_builder import RateSettings, build_rate_network
-from .ttfs import (DEFAULT_WINDOW, RATE_ONLY, build_ttfs_network, check_window, make_ttfs_readout,
-                   ttfs_options)
+from .ttfs import (DEFAULT_WINDOWS, RATE_ONLY, build_ttfs_network, check_simulation, check_window,
+                   make_ttfs_readout, ttfs_options)
 
 log = logging.getLogger("annsnn.conversion")
 
@@ -59,12 +59,14 @@ class ANNtoSNNConverter:
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
                  calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
                  calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", coding="rate",
-                 ttfs_window=None, **unknown):
+                 ttfs_window=None, ttfs_simulation=None, **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets).
 
         ``coding="ttfs"`` maps the network onto neurons that fire at most once, ``ttfs_window`` steps
-        per layer (see annsnn.conversion.ttfs); the rate-coding options do not apply to it."""
+        per layer, simulated event by event (``ttfs_simulation="event"``, the default) or step by step
+        ("clock"), with the same spikes (see annsnn.conversion.ttfs); the rate-coding options do not
+        apply to it."""
         if unknown:
             raise ConversionError(f"unknown option(s): {', '.join(unknown)}")
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
@@ -73,11 +75,14 @@ class ANNtoSNNConverter:
                      channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
         if coding not in CODINGS:
             raise ConversionError(f"unknown coding {coding!r}; choose one of {', '.join(map(repr, CODINGS))}")
-        if coding == "rate" and ttfs_window is not None:
-            raise ConversionError("ttfs_window applies to coding='ttfs' only")
+        if coding == "rate" and (ttfs_window is not None or ttfs_simulation is not None):
+            raise ConversionError(f"{'ttfs_window' if ttfs_window is not None else 'ttfs_simulation'} applies to "
+                                  "coding='ttfs' only")
         if coding == "ttfs" and k is not None:
             raise ConversionError("k (time_to_k_spikes) applies to rate coding only, not to coding='ttfs'")
-        self.coding, self.ttfs_window = coding, check_window(DEFAULT_WINDOW if ttfs_window is None else ttfs_window)
+        self.ttfs_simulation = check_simulation("event" if ttfs_simulation is None else ttfs_simulation)
+        self.coding = coding
+        self.ttfs_window = check_window(DEFAULT_WINDOWS[self.ttfs_simulation] if ttfs_window is None else ttfs_window)
         chosen = dict(preset_options(preset), **{name: v for name, v in given.items() if v is not DEFAULT})
         if coding == "ttfs":
             chosen.update(ttfs_options(given))
@@ -96,7 +101,8 @@ class ANNtoSNNConverter:
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
                             channel_wise=channel_wise, calibrate_potential=calibrate_potential,
                             conv_trace=conv_trace, preset=preset, coding=coding,
-                            ttfs_window=self.ttfs_window if coding == "ttfs" else None)
+                            ttfs_window=self.ttfs_window if coding == "ttfs" else None,
+                            ttfs_simulation=self.ttfs_simulation if coding == "ttfs" else None)
         if coding == "ttfs":  # a rebuild (recipe, worker) must not pass them back as if chosen
             for name in RATE_ONLY:
                 del self.options[name]
@@ -136,7 +142,7 @@ class ANNtoSNNConverter:
             if needs not in model.spec.attribute_names():
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
-        self.read_out = (make_ttfs_readout(read_out) if coding == "ttfs"
+        self.read_out = (make_ttfs_readout(read_out, self.ttfs_simulation) if coding == "ttfs"
                          else make_readout(read_out, k, subtract=self.hidden_model == models.IF_subtract))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
@@ -294,7 +300,8 @@ class ANNtoSNNConverter:
     def _build(self, plans, batch_size):
         if self.coding == "ttfs":
             built = build_ttfs_network(plans, self.factors, self.bias_factors, self.lambdas, self.ttfs_window,
-                                       batch_size, self.seed, self.num_threads, self.read_out)
+                                       batch_size, self.seed, self.num_threads, self.read_out,
+                                       simulation=self.ttfs_simulation)
             self.populations, self.projections = built.populations, built.projections
             self.thresholds, self.schedule = built.thresholds, built.schedule
             self.input_scale = 1.0 / float(self.lambdas[plans[0].name])  # values as fractions of lambda
@@ -452,6 +459,8 @@ class ANNtoSNNConverter:
                     outcome.graded_events[start:start + items, k] = (sending @ fan_out) * steps_run
             outcome.spike_totals += [float(spikes[p.index].sum()) if p.spec.spiking else 0.0
                                      for p in self.populations]
+            if self.schedule is not None and self.schedule.simulation == "event":  # latency on the clock grid
+                outcome.stop_steps[start:start + items] = self.read_out.decision_steps(outputs, items, self.schedule)
             outcome.scores[start:start + items] = self.read_out.scores(outputs, items)
             if on_chunk is not None:
                 on_chunk(start, items)

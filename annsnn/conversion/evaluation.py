@@ -10,7 +10,8 @@ PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
 PJ_PER_MAC = 4.6          # Horowitz 2014, 45 nm, float32 multiply-accumulate
 ENERGY_ASSUMPTION = ("energy = 0.9 pJ per synaptic event (an accumulate) for the SNN and 4.6 pJ per "
                      "multiply-accumulate for the ANN and for the SNN's graded (analog input) projections, "
-                     "which send every non-zero value every step (Horowitz 2014, 45 nm, float32); memory "
+                     "which send every non-zero value every step, and for events weighted by a payload (event-"
+                     "simulated TTFS) (Horowitz 2014, 45 nm, float32); memory "
                      "traffic, neuron updates and ANN pooling are not counted")
 
 
@@ -131,7 +132,9 @@ def summarise(conv, outcome, predictions, y, duration):
     macs = {proj.name: float(proj.fan_out().sum()) if getattr(proj, "kind", "") in ("dense", "conv") else 0.0
             for proj in conv.projections}
     n = max(len(y), 1)
-    decided = np.where(outcome.stop_steps > 0, outcome.stop_steps, duration)
+    # an event-simulated TTFS network runs one step; its latency is counted on the clock grid
+    full = conv.schedule.clock_duration(conv.read_out.mode) if conv.coding == "ttfs" else duration
+    decided = np.where(outcome.stop_steps > 0, outcome.stop_steps, full)
     counted = [pop.size for pop in conv.populations[1:] if pop.spec.spiking]
     spikes = sum(total for pop, total in zip(conv.populations[1:], outcome.spike_totals[1:]) if pop.spec.spiking)
     return Evaluation(
@@ -140,6 +143,7 @@ def summarise(conv, outcome, predictions, y, duration):
         accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
         steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
         synops_per_sample=synops, macs_per_sample=macs,
-        snn_energy_uj=(sum(synops.values()) * PJ_PER_ACCUMULATE + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
+        snn_energy_uj=(sum(synops[p.name] * (PJ_PER_MAC if p.payload else PJ_PER_ACCUMULATE) for p in conv.projections)
+                       + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
         snn_macs_per_sample=graded,
         ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])

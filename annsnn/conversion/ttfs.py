@@ -15,9 +15,20 @@ crossing rounds to the nearest step instead of truncating.
 An input from an earlier window (a residual connection) ramps for ``d`` extra windows; a second
 projection of the same weights times ``-d L dt`` into ``g_jump`` cancels that at the spike.
 
-Everything here is ordinary neurons (annsnn.models.TTFS*, in the equation syntax) and projections;
-the only requirement on the simulator is ``propagation="same_step"``, so that a chain of layers has
-no delay besides the windows.
+Two ways to simulate the same spikes (``simulation``):
+
+* ``"clock"`` walks every step of every window: each neuron integrates its ramp step by step
+  (models.TTFS*). Its cost grows with L.
+* ``"event"`` (the default) updates each layer once. A spike carries its *lead*, the time from the
+  spike to its window's close, as a payload (Projection.send_payload): that is the integral its
+  ramp current adds to a neuron of the next window by the time that window opens, whatever window
+  the source is in (a residual input's longer ramp and its jump twin cancel). So each neuron knows its
+  membrane at its window's opening from its inputs' events alone, and with it the step it crosses at
+  (models.TTFS_Event*). Spike times and decisions are the clock's, within one step where float
+  rounding decides, at a cost that follows the spikes and does not depend on L.
+
+Everything here is ordinary neurons (in the equation syntax) and projections; the only requirement on
+the simulator is ``propagation="same_step"``, so that a chain of layers has no delay besides the windows.
 """
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -39,8 +50,12 @@ TTFS_READ_OUTS = ("time_to_first_spike", "membrane_potential")
 #: Options that shape rate coding only; with coding="ttfs" passing one is an error.
 RATE_ONLY = ("input_encoding", "hidden_neuron", "initial_potential", "calibrate_bias", "propagation", "max_pool",
              "calibrate_potential", "conv_trace")
-#: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum.
-DEFAULT_WINDOW = 128
+#: How a TTFS network is simulated (see the module's docstring); "event" is the default.
+TTFS_SIMULATIONS = ("event", "clock")
+#: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum. Event
+#: simulation costs the same for any L, so its default resolves 32x finer (a window's 4096 steps make
+#: 12-bit spike times); clock simulation costs grow with L.
+DEFAULT_WINDOWS = {"event": 4096, "clock": 128}
 
 
 @dataclass(frozen=True)
@@ -67,13 +82,32 @@ class TTFSReadOut:
         scores[silent] = v[silent]
         return scores
 
+    def decision_steps(self, population, n_items, schedule):
+        """Event simulation: the clock step each item is decided at, the step of its earliest output spike
+        plus one (as a clock run that stops there counts it); -1 where no output spiked or the membrane
+        decides."""
+        if self.mode == "membrane_potential":
+            return np.full(n_items, -1, dtype=np.int64)
+        ts = np.array(population.get("ts")[:n_items], dtype=np.float64)
+        earliest = np.where(ts >= 0, ts, np.inf).min(axis=1)
+        return np.where(np.isfinite(earliest), np.rint(earliest / schedule.dt) + 1, -1).astype(np.int64)
 
-def make_ttfs_readout(mode):
+
+def make_ttfs_readout(mode, simulation="event"):
     if mode not in TTFS_READ_OUTS:
         raise ConversionError(f"read_out '{mode}' does not apply to coding='ttfs'; choose one of "
                               f"{', '.join(TTFS_READ_OUTS)}")
+    if simulation == "event":  # one step decides; the output's ts is its clock-time spike
+        return TTFSReadOut(mode, models.TTFS_Event, "ts" if mode == "time_to_first_spike" else "v", None)
     stop = "spiked : any" if mode == "time_to_first_spike" else None
     return TTFSReadOut(mode, models.TTFS, "ts" if stop else "v", stop)
+
+
+def check_simulation(simulation):
+    if simulation not in TTFS_SIMULATIONS:
+        raise ConversionError(f"ttfs_simulation must be one of {', '.join(map(repr, TTFS_SIMULATIONS))}, "
+                              f"got {simulation!r}")
+    return simulation
 
 
 def check_window(window):
@@ -113,6 +147,7 @@ class Schedule:
     dt: float
     windows: Dict[str, int]       # plan name -> window index
     output: str
+    simulation: str = "clock"     # "event": one step simulates every window (see TTFS_SIMULATIONS)
 
     @property
     def length(self):
@@ -123,7 +158,11 @@ class Schedule:
         return self.windows[name] * self.window
 
     def duration(self, read_out_mode):
-        """Steps after which the read-out is decided: the output window's opening (membrane) or close."""
+        """Steps to simulate until the read-out is decided (one for event simulation)."""
+        return 1 if self.simulation == "event" else self.clock_duration(read_out_mode)
+
+    def clock_duration(self, read_out_mode):
+        """Clock steps after which the read-out is decided: the output window's opening (membrane) or close."""
         last = self.opens(self.output)
         return last if read_out_mode == "membrane_potential" else last + self.window
 
@@ -138,11 +177,14 @@ class BuiltTTFS:
 
 
 def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, batch_size, seed, num_threads,
-                       read_out, dt=1.0):
+                       read_out, dt=1.0, simulation="event"):
     """The TTFS network of normalised plans (``weight_factors``/``bias_factors`` aligned with
-    plans[1:], from data-based normalisation with ``lambdas``)."""
+    plans[1:], from data-based normalisation with ``lambdas``), simulated by ``simulation``."""
     windows = assign_windows(plans)
-    schedule = Schedule(window, float(dt), windows, plans[-1].name)
+    schedule = Schedule(window, float(dt), windows, plans[-1].name, check_simulation(simulation))
+    if simulation == "event":
+        return _build_event_network(plans, weight_factors, bias_factors, lambdas, schedule, batch_size, seed,
+                                    num_threads, read_out)
     net = Network(dt=dt, batch_size=batch_size, seed=seed, num_threads=num_threads, name="converted_ttfs",
                   propagation="same_step")
     by_name = {p.name: p for p in plans}
@@ -180,6 +222,38 @@ def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, bat
     return BuiltTTFS(net, populations, projections, thresholds, schedule)
 
 
+def _build_event_network(plans, weight_factors, bias_factors, lambdas, schedule, batch_size, seed, num_threads,
+                         read_out):
+    """The event-driven form: the same windows and spike times, each layer updated once (see the module)."""
+    net = Network(dt=schedule.dt, batch_size=batch_size, seed=seed, num_threads=num_threads,
+                  name="converted_ttfs_event", propagation="same_step")
+    by_name = {p.name: p for p in plans}
+    factor = dict(zip((p.name for p in plans[1:]), zip(weight_factors, bias_factors)))
+    pops, projections, populations, thresholds = {}, [], [], {}
+    for index, plan in enumerate(plans):
+        if plan.kind != "input" and fused_into_add(plan, plans):
+            continue
+        relay = plan.kind == "pool" and plan.operation == "max"
+        neuron = (models.TTFS_Event_Input if plan.kind == "input" else models.TTFS_Event_Relay if relay
+                  else read_out.neuron if index == len(plans) - 1 else models.TTFS_Event)
+        pop = net.create(plan.shape, neuron, name=plan.name)
+        pops[plan.name] = pop
+        pop.t_close = (schedule.opens(plan.name) + schedule.window) * schedule.dt
+        if not relay:
+            pop.levels, pop.grid = float(schedule.window), schedule.dt
+        if plan.kind != "input" and not relay:
+            bias = _bias(plan, by_name, plans, factor)
+            v0 = -0.5 * schedule.dt + (0.0 if bias is None else np.tile(bias, plan.size // bias.size)
+                                       * schedule.length)
+            pop.v0 = np.broadcast_to(np.asarray(v0, dtype=np.float32), (plan.size,))
+        if plan.kind != "input":
+            projections.extend(_connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule))
+        thresholds[plan.name] = None if plan.kind == "input" or relay else schedule.length
+        populations.append(pop)
+    net.reset()
+    return BuiltTTFS(net, populations, projections, thresholds, schedule)
+
+
 def _bias(plan, by_name, plans, factor):
     """The normalised bias of ``plan`` (the biases of layers fused into an Add included), or None."""
     parts = []
@@ -197,28 +271,33 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
     """The projections into ``pop``; each from an earlier window gets its jump twin."""
     made = []
 
+    event = schedule.simulation == "event"
+    payload = dict(payload="lead") if event else {}
+
     def project(source_name, through, weights, offset=0):
         pre = pops[source_name]
         # windows between the source's and this one's input window (a relay shares its source's: -1)
         extra = schedule.windows[plan.name] - 1 - schedule.windows[source_name]
         for target, scale in (("exc", 1.0), ("jump", -extra * schedule.length)):
-            if target == "jump" and extra <= 0:
+            if target == "jump" and (extra <= 0 or event):  # a lead is already the integral up to the opening
                 continue
             suffix = "" if target == "exc" else "_jump"
             name = f"{through.name}_proj{suffix}" if through is not None else f"{plan.name}_from_{source_name}{suffix}"
             if through is None:
                 made.append(net.connect_one_to_one(pre, pop, target, _scaled(weights, scale),
-                                                   channel_offset=offset, name=name))
+                                                   channel_offset=offset, name=name, **payload))
             elif through.kind == "dense":
-                made.append(net.connect(pre, pop, target, through.weights * weights * scale, name=name))
+                made.append(net.connect(pre, pop, target, through.weights * weights * scale, name=name, **payload))
             elif through.kind == "conv":
                 made.append(net.connect_convolution(pre, pop, through.weights * weights * scale,
                                                     target=target, stride=through.stride,
-                                                    padding=through.padding, name=name))
+                                                    padding=through.padding, name=name, **payload))
             else:  # pooling: max relays the earliest spike; average is the mean of the spike-coded values
-                made.append(net.connect_pooling(pre, pop, "mean", through.pool_size, target=target,
+                # (event: the largest lead is the earliest spike, so a max pooling of the leads)
+                operation = "max" if event and through.operation == "max" else "mean"
+                made.append(net.connect_pooling(pre, pop, operation, through.pool_size, target=target,
                                                 stride=through.stride, padding=through.padding, name=name,
-                                                count_include_pad=through.count_include_pad))
+                                                count_include_pad=through.count_include_pad, **payload))
 
     if plan.kind in ("add", "concat"):
         offset = 0
