@@ -40,7 +40,7 @@ def with_spike_trace(neuron, tau=20.0):
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
                   equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0, unless_refractory",
                   spike=neuron.spike, reset=reset, name=f"{neuron.name}_trace", output=neuron.output,
-                  active=neuron.active, refractory=neuron.refractory)
+                  active=neuron.active, refractory=neuron.refractory, payload=neuron.payload)
 
 
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
@@ -66,6 +66,27 @@ IF_subtract = Neuron(
     spike="v > vt",
     reset="v -= vt",
     name="IF_subtract",
+)
+
+#: Multi-spike integrate-and-fire (sinabs' MultiSpike; the burst spikes of Li & Zeng, IJCAI 2022): in a
+#: step whose membrane holds n >= 1 thresholds it sends one event carrying n (its payload: projections
+#: weight it by n) and subtracts n thresholds, so its rate is not capped at one spike per step. ``count``
+#: sums the spikes sent (what calibration reads as its rate).
+IF_multispike = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        v0 = 0.0
+        bias = 0.0
+    """,
+    equations="""
+        dv/dt = g_exc + bias : init=v0
+        n = n : init=0.0
+        count = count : init=0.0
+    """,
+    spike="v >= vt",
+    reset="n = floor(v / vt); v -= n * vt; count += n",
+    payload="n",
+    name="IF_multispike",
 )
 
 #: Output layer of IF_subtract networks for spike-count read-outs (counts its spikes in ``sc``).
@@ -235,6 +256,6 @@ TTFS_Event_Relay = Neuron(
     name="TTFS_Event_Relay",
 )
 
-BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut,
+BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut, IF_multispike,
                                            Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay,
                                            TTFS_Event_Input, TTFS_Event, TTFS_Event_Relay)}

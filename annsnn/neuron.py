@@ -16,12 +16,14 @@ class Neuron:
     (no integration, no spikes, inputs kept for the next active step), which saves the work of
     layers that only act in a window of time. ``refractory`` is a period in ms (a number or an expression
     of parameters) after each spike in which the neuron neither spikes nor integrates: its variables hold,
-    except synaptic inputs and variables flagged ``unless_refractory``. Raises
+    except synaptic inputs and variables flagged ``unless_refractory``. ``payload`` names a variable each
+    spike carries: projections from this neuron weight the spike by its value (graded spikes, e.g. the
+    number of spikes a multi-spike neuron fires at once; see Projection.send_payload). Raises
     :class:`annsnn.EquationError` naming the line at fault.
     """
 
     def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
-                 description=None, active=None, refractory=None):
+                 description=None, active=None, refractory=None, payload=None):
         self.name = name or "neuron"
         self.parameters = parameters
         self.equations = equations
@@ -31,7 +33,9 @@ class Neuron:
         self.description = description
         self.active = active
         self.refractory = refractory
-        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output, active, refractory)
+        self.payload = payload
+        self.spec = parse_neuron(self.name, parameters, equations, spike, reset, output, active, refractory,
+                                 payload)
 
     @property
     def spiking(self):
@@ -39,7 +43,7 @@ class Neuron:
 
     def _text(self):
         return (self.parameters, self.equations, self.spike, self.reset, self.name, self.output, self.description,
-                self.active, self.refractory)
+                self.active, self.refractory, self.payload)
 
     def __eq__(self, other):
         return isinstance(other, Neuron) and self._text() == other._text()

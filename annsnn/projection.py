@@ -24,7 +24,7 @@ class Projection:
         if pre.spec.output is None and not pre.spec.spiking:
             raise NetworkError(f"projection '{name}': population '{pre.name}' neither spikes nor declares an output")
         self.graded = pre.spec.output
-        self.payload = None      # a pre variable that weights each spike (graded spikes), see send_payload
+        self.payload = pre.spec.payload  # a pre variable that weights each spike (graded spikes), see send_payload
         self.delay_steps = 0     # 0: the propagation's own timing (see Network); else steps, through a ring
         self._ring = aligned_zeros(0)
 
@@ -35,17 +35,15 @@ class Projection:
             raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' (neuron "
                                f"'{self.pre.neuron.name}') has no variable '{variable}' to send; it has: "
                                f"{', '.join(self.pre.spec.variables) or 'none'}")
-        if self.payload is not None:
-            raise NetworkError(f"projection '{self.name}' already weights its spikes by '{self.payload}'; it "
-                               "cannot also send a variable every step")
-        self.graded = variable
+        self.graded, self.payload = variable, None  # values every step replace the spikes and their payload
         self.network._module = None  # the kernel reads another buffer
 
     def send_payload(self, variable):
         """Weight each spike by the pre neuron's ``variable`` as it is when the neuron spikes (graded
         spikes, as on Loihi 2): an event of neuron j adds ``w * variable[j]``. Still event-driven: only
         the neurons that spiked send. Max pooling keeps the largest payload that arrives (and the input's
-        value before it, 0 for a cleared input)."""
+        value before it, 0 for a cleared input); with ``max_rule="count"`` a spike counts as many spikes as
+        its (whole) payload says."""
         if not self.pre.spec.spiking:
             raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' does not spike, so it "
                                "has no spikes to weight by a payload")

@@ -57,6 +57,8 @@ SETTINGS = {
                "+ channel-wise normalisation, one lambda per channel (the recommended preset)"),
     "+potential": (dict(preset="annsnn", calibrate_potential=True), True,
                    "+ potential calibration (the gap split into bias and start potential)"),
+    "+multispike": (dict(preset="annsnn", hidden_neuron="IF_multispike"), True,
+                    "+ multi-spike neurons: one event carries the n spikes of a step (sinabs' MultiSpike)"),
 }
 DEFAULT_SETTINGS = ("reference", "reference+cal", "annsnn")
 

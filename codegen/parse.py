@@ -94,8 +94,10 @@ def _constant(text, what):
 
 
 class _Parser:
-    def __init__(self, name, parameters, equations, spike, reset, output, active=None, refractory=None):
+    def __init__(self, name, parameters, equations, spike, reset, output, active=None, refractory=None,
+                 payload=None):
         self.name = name
+        self.payload = payload
         self.sources = dict(parameters=parameters, equations=equations, spike=spike, reset=reset, active=active,
                             refractory=refractory)
         self.output = output
@@ -122,12 +124,15 @@ class _Parser:
         if self.output is not None and self.output not in [e.name for e in equations] + [p.name for p in parameters]:
             raise EquationError(f"output '{self.output}' is not a parameter or variable of the model",
                                 model=self.name, section="output", symbol=self.output)
+        if self.payload is not None and (spike is None or self.payload not in [e.name for e in equations]):
+            raise EquationError(f"payload '{self.payload}' must be a variable of a spiking model (each spike "
+                                "carries its value)", model=self.name, section="payload", symbol=self.payload)
         active = self.parse_active(parameters)
         refractory = self.parse_refractory(spike)
         return NeuronSpec(name=self.name, parameters=parameters, equations=equations, spike=spike,
                           reset=reset, inputs=tuple(dict.fromkeys(self.table.inputs)),
                           random_sites=self.table.random_sites, output=self.output, active=active,
-                          refractory=refractory)
+                          refractory=refractory, payload=self.payload)
 
     def parse_refractory(self, spike):
         """The refractory period in ms: a number or an expression of parameters (evaluated after each
@@ -308,11 +313,11 @@ class _Parser:
 
 
 def parse_neuron(name, parameters="", equations="", spike=None, reset=None, output=None, active=None,
-                 refractory=None):
+                 refractory=None, payload=None):
     """Parse a neuron description into a :class:`NeuronSpec` (raises :class:`EquationError`)."""
     if not isinstance(name, str) or not name.strip():
         raise EquationError("a neuron needs a non-empty name")
-    return _Parser(name, parameters, equations, spike, reset, output, active, refractory).run()
+    return _Parser(name, parameters, equations, spike, reset, output, active, refractory, payload).run()
 
 
 def free_names(expr):

@@ -49,6 +49,7 @@ class NeuronSpec:
     output: Optional[str]         # variable sent as a graded value instead of spikes
     active: Optional[sympy.Basic] = None  # condition on shared parameters, t and dt: the steps it updates
     refractory: Optional[sympy.Expr] = None  # ms after a spike without spikes or integration
+    payload: Optional[str] = None  # variable each spike carries; projections weight the spike by it
 
     @property
     def neuron_parameters(self):

@@ -91,3 +91,44 @@ def test_payload_errors_name_the_projection_and_the_variable():
     trace = net.create(4, models.with_spike_trace(models.IaF, 20.0))
     with pytest.raises(NetworkError, match="'p3'.*every step"):
         net.connect(trace, post, source="mask", payload="v", name="p3")
+
+
+def test_multi_spike_neuron_matches_a_numpy_oracle():
+    """IF_multispike sends one event carrying n = floor(v / vt) and subtracts n thresholds (same step)."""
+    rng = np.random.default_rng(0)
+    batch, n0, n1, n2, steps = 2, 20, 15, 5, 12
+    x = rng.random((batch, n0)).astype(np.float32)
+    w1 = rng.normal(0.1, 0.3, (n0, n1)).astype(np.float32)
+    w2 = rng.normal(0.1, 0.5, (n1, n2)).astype(np.float32)
+    net = annsnn.Network(batch_size=batch, propagation="same_step")
+    inp, h1, h2 = net.create(n0, models.Constant), net.create(n1, models.IF_multispike), net.create(n2, models.IF_multispike)
+    p1, p2 = net.connect(inp, h1, weights=w1), net.connect(h1, h2, weights=w2)
+    assert (p1.payload, p2.payload) == (None, "n")  # the neuron's declared payload is the default
+    h1.vt, h1.v0 = 0.7, np.full(n1, 0.35)
+    net.reset()
+    inp.rates = x
+    net.simulate(steps)
+    v1, v2 = np.full((batch, n1), 0.35), np.zeros((batch, n2))
+    c1, c2 = np.zeros_like(v1), np.zeros_like(v2)
+    for _ in range(steps):
+        v1 += x @ w1
+        k1 = np.where(v1 >= 0.7, np.floor(v1 / 0.7), 0)
+        v1 -= k1 * 0.7
+        v2 += k1 @ w2
+        k2 = np.where(v2 >= 1.0, np.floor(v2), 0)
+        v2 -= k2
+        c1, c2 = c1 + k1, c2 + k2
+    assert c1.max() >= 3 and c2.max() >= 3  # bursts happen
+    np.testing.assert_array_equal(h1.count, c1)
+    np.testing.assert_array_equal(h2.count, c2)
+    np.testing.assert_allclose(h2.v, v2, atol=1e-4)
+    assert (h1.spike_counts <= steps).all()  # one event per step, whatever it carries
+
+
+def test_a_declared_payload_must_be_a_variable_of_a_spiking_model():
+    with pytest.raises(annsnn.EquationError, match="payload 'q' must be a variable of a spiking model"):
+        annsnn.Neuron(parameters="x = 0.0", equations="q = x", payload="q", name="Silent")
+    with pytest.raises(annsnn.EquationError, match="payload 'x'"):
+        annsnn.Neuron(parameters="x = 0.0", equations="q = x", spike="q > 0", payload="x", name="OnParameter")
+    import pickle
+    assert pickle.loads(pickle.dumps(models.IF_multispike)).spec.payload == "n"

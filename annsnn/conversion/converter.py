@@ -32,7 +32,7 @@ ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, 
 UNSCALED_ENCODINGS = ("constant",)
 DEFAULT_BATCH = 256
 DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate coding; the reference's)
-HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract}
+HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract, "IF_multispike": models.IF_multispike}
 NORMALIZATIONS = ("model", "data", "robust", None)
 CODINGS = ("rate", "ttfs")
 
@@ -143,7 +143,7 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
         self.read_out = (make_ttfs_readout(read_out, self.ttfs_simulation) if coding == "ttfs"
-                         else make_readout(read_out, k, subtract=self.hidden_model == models.IF_subtract))
+                         else make_readout(read_out, k, subtract=self.hidden_model in (models.IF_subtract, models.IF_multispike)))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)
@@ -486,7 +486,10 @@ class ANNtoSNNConverter:
         for start in range(0, len(x), self.network.batch_size):
             items = self.load_batch(x[start:start + self.network.batch_size], start)
             self.network.simulate(duration, items=items)
-            rates.append(population.spike_counts[:items] / float(duration))
+            # a neuron whose spikes carry their number (multi-spike) sums them in ``count``
+            counts = (population.get("count")[:items] if population.spec.payload and "count" in population.spec.variables
+                      else population.spike_counts[:items])
+            rates.append(counts / float(duration))
         return np.concatenate(rates) if rates else np.zeros((0, population.size))
 
     def conclude(self, outcome, multiple=False):
