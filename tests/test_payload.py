@@ -132,3 +132,16 @@ def test_a_declared_payload_must_be_a_variable_of_a_spiking_model():
         annsnn.Neuron(parameters="x = 0.0", equations="q = x", spike="q > 0", payload="x", name="OnParameter")
     import pickle
     assert pickle.loads(pickle.dumps(models.IF_multispike)).spec.payload == "n"
+
+
+def test_count_rule_max_pooling_counts_a_payload_as_that_many_spikes():
+    net = annsnn.Network(batch_size=2, propagation="same_step")
+    pre = net.create((4, 4, 2), ONCE)
+    x = np.random.default_rng(3).integers(0, 4, (2, 32)).astype(np.float32)  # payload q = 2x: 0, 2, 4, 6
+    pre.x = x
+    post = net.create((2, 2, 2), models.IaF_Acc)
+    net.connect_pooling(pre, post, "max", 2, max_rule="count", payload="q")
+    net.simulate(3)
+    windows = (2 * x).reshape(2, 2, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(2, 2, 2, 2, 4)
+    np.testing.assert_array_equal(post.v.reshape(2, 2, 2, 2), windows.max(axis=-1))
+    assert post.v.max() >= 6
