@@ -123,6 +123,9 @@ def test_event_simulation_gives_the_clocks_spikes_decisions_and_counts(fixture, 
     # the clock's jump twins (residual inputs) are not needed: a lead is the integral up to the opening
     ramps = {name: n for name, n in clock_result.synops_per_sample.items() if not name.endswith("_jump")}
     assert event_result.synops_per_sample == pytest.approx(ramps)
+    # priced as the same network: a lead stands for a ramp that hardware integrates, not a multiplication
+    jumps = sum(n for name, n in clock_result.synops_per_sample.items() if name.endswith("_jump")) * 0.9e-6
+    assert event_result.snn_energy_uj == pytest.approx(clock_result.snn_energy_uj - jumps)
     assert all(p.payload == "lead" for p in event.projections)
     for name, steps in event_steps.items():
         assert (steps != clock_steps[name]).mean() <= 0.01 and np.abs(steps - clock_steps[name]).max() <= 1, name

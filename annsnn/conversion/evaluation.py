@@ -10,8 +10,9 @@ PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
 PJ_PER_MAC = 4.6          # Horowitz 2014, 45 nm, float32 multiply-accumulate
 ENERGY_ASSUMPTION = ("energy = 0.9 pJ per synaptic event (an accumulate) for the SNN and 4.6 pJ per "
                      "multiply-accumulate for the ANN and for the SNN's graded (analog input) projections, "
-                     "which send every non-zero value every step, and for events weighted by a payload (event-"
-                     "simulated TTFS) (Horowitz 2014, 45 nm, float32); memory "
+                     "which send every non-zero value every step, and for spikes that carry a number (multi-spike "
+                     "neurons); an event-simulated TTFS network is priced as its clock twin, whose spikes are "
+                     "accumulates (Horowitz 2014, 45 nm, float32); memory "
                      "traffic, neuron updates and ANN pooling are not counted")
 
 
@@ -143,7 +144,7 @@ def summarise(conv, outcome, predictions, y, duration):
         accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
         steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
         synops_per_sample=synops, macs_per_sample=macs,
-        snn_energy_uj=(sum(synops[p.name] * (PJ_PER_MAC if p.payload else PJ_PER_ACCUMULATE) for p in conv.projections)
-                       + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
+        snn_energy_uj=(sum(synops[p.name] * (PJ_PER_MAC if p.payload and conv.coding != "ttfs" else PJ_PER_ACCUMULATE)
+                           for p in conv.projections) + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
         snn_macs_per_sample=graded,
         ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])
