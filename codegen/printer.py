@@ -134,14 +134,14 @@ class KernelPrinter(CXX17CodePrinter):
         args = [self._print(a) for a in expr.args]
         text = args[0]
         for a in args[1:]:
-            text = f"std::fmin({text}, {a})"
+            text = f"annsnn_min({text}, {a})"
         return text
 
     def _print_Max(self, expr):
         args = [self._print(a) for a in expr.args]
         text = args[0]
         for a in args[1:]:
-            text = f"std::fmax({text}, {a})"
+            text = f"annsnn_max({text}, {a})"
         return text
 
     def _print_Function(self, expr):
@@ -149,7 +149,7 @@ class KernelPrinter(CXX17CodePrinter):
             return self._call("annsnn_mod", expr)
         if isinstance(expr, Clip):
             x, lo, hi = (self._print(a) for a in expr.args)
-            return f"std::fmin(std::fmax({x}, {lo}), {hi})"
+            return f"annsnn_min(annsnn_max({x}, {lo}), {hi})"
         if isinstance(expr, (RandomUniform, RandomNormal)):
             a, b, site = expr.args
             kind = "annsnn_uniform" if isinstance(expr, RandomUniform) else "annsnn_normal"
