@@ -163,10 +163,12 @@ class PoolingProjection(_Spatial):
         self._check_post((oh, ow, c))
         self._count = aligned_zeros((network.batch_size, pre.size), np.int32)
         self._delivered = aligned_zeros((network.batch_size, oh * ow * c), np.int32)  # "count": max so far
+        self._largest = aligned_zeros((network.batch_size, oh * ow * c))  # payload max: this step's largest
 
     def buffer_fields(self):
         return [(f"proj{self.index}_count", "int32_t", self._count),
-                (f"proj{self.index}_delivered", "int32_t", self._delivered)]
+                (f"proj{self.index}_delivered", "int32_t", self._delivered),
+                (f"proj{self.index}_largest", "float", self._largest)]
 
     def _window(self):
         return self.pool_size

@@ -28,15 +28,17 @@ IaF = Neuron(
 def _counting(neuron, name):
     """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
-                  spike=neuron.spike, reset=neuron.reset + "; sc += 1", name=name, active=neuron.active,
-                  output=neuron.output, refractory=neuron.refractory)
+                  spike=neuron.spike, reset=neuron.reset + "; sc += " + (neuron.payload or "1"), name=name,
+                  active=neuron.active, output=neuron.output, refractory=neuron.refractory, payload=neuron.payload)
 
 
 def with_spike_trace(neuron, tau=20.0):
     """``neuron`` that also keeps ``mask``, a trace of its spikes: it decays with time constant ``tau``
     (steps) and rises by 1/tau per spike, so it estimates the spike rate. ANNarchy's converter feeds
     convolution and pooling layers this trace instead of the spikes."""
-    reset = f"{neuron.reset}; mask += 1.0/mask_tau" if neuron.reset else "mask += 1.0/mask_tau"
+    # a spike carrying a payload (multi-spike: its number of spikes) counts that many
+    rise = f"{neuron.payload}/mask_tau" if neuron.payload else "1.0/mask_tau"
+    reset = f"{neuron.reset}; mask += {rise}" if neuron.reset else f"mask += {rise}"
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
                   equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0, unless_refractory",
                   spike=neuron.spike, reset=reset, name=f"{neuron.name}_trace", output=neuron.output,

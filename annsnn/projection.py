@@ -39,11 +39,11 @@ class Projection:
         self.network._module = None  # the kernel reads another buffer
 
     def send_payload(self, variable):
-        """Weight each spike by the pre neuron's ``variable`` as it is when the neuron spikes (graded
-        spikes, as on Loihi 2): an event of neuron j adds ``w * variable[j]``. Still event-driven: only
-        the neurons that spiked send. Max pooling keeps the largest payload that arrives (and the input's
-        value before it, 0 for a cleared input); with ``max_rule="count"`` a spike counts as many spikes as
-        its (whole) payload says."""
+        """Weight each spike by the pre neuron's ``variable`` as it is at the end of its spike step, after
+        the reset (graded spikes, as on Loihi 2; a reset may compute the payload): an event of neuron j
+        adds ``w * variable[j]``. Still event-driven: only the neurons that spiked send. Max pooling adds
+        each window's largest payload of the step (0 if none is positive); with ``max_rule="count"`` a
+        spike counts as many spikes as its (whole) payload says."""
         if not self.pre.spec.spiking:
             raise NetworkError(f"projection '{self.name}': population '{self.pre.name}' does not spike, so it "
                                "has no spikes to weight by a payload")

@@ -124,6 +124,10 @@ class _Parser:
         if self.output is not None and self.output not in [e.name for e in equations] + [p.name for p in parameters]:
             raise EquationError(f"output '{self.output}' is not a parameter or variable of the model",
                                 model=self.name, section="output", symbol=self.output)
+        if self.payload is not None and self.output is not None:
+            raise EquationError(f"payload '{self.payload}' cannot be combined with output '{self.output}': a graded "
+                                "output is sent every step instead of spikes", model=self.name, section="payload",
+                                symbol=self.payload)
         if self.payload is not None and (spike is None or self.payload not in [e.name for e in equations]):
             raise EquationError(f"payload '{self.payload}' must be a variable of a spiking model (each spike "
                                 "carries its value)", model=self.name, section="payload", symbol=self.payload)

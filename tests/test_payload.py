@@ -145,3 +145,33 @@ def test_count_rule_max_pooling_counts_a_payload_as_that_many_spikes():
     windows = (2 * x).reshape(2, 2, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(2, 2, 2, 2, 4)
     np.testing.assert_array_equal(post.v.reshape(2, 2, 2, 2), windows.max(axis=-1))
     assert post.v.max() >= 6
+
+
+def test_max_pooling_of_payloads_adds_the_largest_to_what_other_projections_deliver():
+    """Dense (weight 5) and payload max pooling into one input: 5 + the window's largest payload, in either
+    creation order and with a delay (the max is taken apart, then added)."""
+    for pool_first, delayed in ((False, False), (True, False), (False, True)):
+        net = annsnn.Network(batch_size=1, propagation="same_step")
+        pre = net.create((2, 2, 1), ONCE)
+        pre.x = np.array([[0.5, 1.0, 1.5, 0.25]], dtype=np.float32)  # payloads 1, 2, 3, 0.5
+        post = net.create((1, 1, 1), models.IaF_Acc)
+
+        def pool():
+            net.connect_pooling(pre, post, "max", 2, payload="q", delays=2.0 if delayed else None)
+
+        if pool_first:
+            pool()
+        net.connect(pre, post, weights=np.full((4, 1), 1.25, np.float32))
+        if not pool_first:
+            pool()
+        net.simulate(4)
+        assert float(post.v[0, 0]) == pytest.approx(5.0 + 3.0), (pool_first, delayed)
+
+
+def test_spike_trace_and_counting_read_out_count_a_multi_spike_event_as_its_spikes():
+    traced = models.with_spike_trace(models.IF_multispike, 20.0)
+    assert traced.payload == "n" and "mask += n/mask_tau" in traced.reset
+    counting = models._counting(models.IF_multispike, "MultiCount")
+    assert counting.payload == "n" and "sc += n" in counting.reset
+    with pytest.raises(annsnn.EquationError, match="cannot be combined with output"):
+        annsnn.Neuron(parameters="x = 0.0", equations="q = x", spike="q > 0", output="q", payload="q", name="Both")

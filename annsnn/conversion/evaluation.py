@@ -11,8 +11,8 @@ PJ_PER_MAC = 4.6          # Horowitz 2014, 45 nm, float32 multiply-accumulate
 ENERGY_ASSUMPTION = ("energy = 0.9 pJ per synaptic event (an accumulate) for the SNN and 4.6 pJ per "
                      "multiply-accumulate for the ANN and for the SNN's graded (analog input) projections, "
                      "which send every non-zero value every step, and for spikes that carry a number (multi-spike "
-                     "neurons); an event-simulated TTFS network is priced as its clock twin, whose spikes are "
-                     "accumulates (Horowitz 2014, 45 nm, float32); memory "
+                     "neurons); an event-simulated TTFS network's spikes are accumulates, as in its clock twin (which "
+                     "has extra jump events on residual networks) (Horowitz 2014, 45 nm, float32); memory "
                      "traffic, neuron updates and ANN pooling are not counted")
 
 

@@ -181,6 +181,9 @@ def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, bat
     """The TTFS network of normalised plans (``weight_factors``/``bias_factors`` aligned with
     plans[1:], from data-based normalisation with ``lambdas``), simulated by ``simulation``."""
     windows = assign_windows(plans)
+    if (max(windows.values()) + 1) * window >= 2 ** 24:  # spike times are float32 steps: exact below 2^24
+        raise ConversionError(f"ttfs_window={window} with {max(windows.values()) + 1} windows needs more than 2^24 "
+                              "steps, beyond float32's exact integers; choose a smaller ttfs_window")
     schedule = Schedule(window, float(dt), windows, plans[-1].name, check_simulation(simulation))
     if simulation == "event":
         return _build_event_network(plans, weight_factors, bias_factors, lambdas, schedule, batch_size, seed,
