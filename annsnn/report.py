@@ -53,7 +53,7 @@ def _diagnostics(conv, x, duration, out_dir):
         spiking = [p for p in conv.populations if p.spec.spiking]
         rates = {p.name: p.spike_counts[:n] / duration for p in spiking}
         raster = {}
-        event = conv.schedule is not None and conv.schedule.simulation == "event"
+        event = conv.schedule is not None and conv.schedule.event
         for pop, mon in zip(spiking, monitors):
             if event:  # one step simulates every window: each spike's clock time is its ts
                 ts = np.asarray(pop.get("ts")[0], dtype=np.float64)

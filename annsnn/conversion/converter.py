@@ -459,7 +459,7 @@ class ANNtoSNNConverter:
                     outcome.graded_events[start:start + items, k] = (sending @ fan_out) * steps_run
             outcome.spike_totals += [float(spikes[p.index].sum()) if p.spec.spiking else 0.0
                                      for p in self.populations]
-            if self.schedule is not None and self.schedule.simulation == "event":  # latency on the clock grid
+            if self.schedule is not None and self.schedule.event:  # latency on the clock grid
                 outcome.stop_steps[start:start + items] = self.read_out.decision_steps(outputs, items, self.schedule)
             outcome.scores[start:start + items] = self.read_out.scores(outputs, items)
             if on_chunk is not None:

@@ -157,9 +157,13 @@ class Schedule:
         """The step at which ``name``'s window opens."""
         return self.windows[name] * self.window
 
+    @property
+    def event(self):
+        return self.simulation == "event"
+
     def duration(self, read_out_mode):
         """Steps to simulate until the read-out is decided (one for event simulation)."""
-        return 1 if self.simulation == "event" else self.clock_duration(read_out_mode)
+        return 1 if self.event else self.clock_duration(read_out_mode)
 
     def clock_duration(self, read_out_mode):
         """Clock steps after which the read-out is decided: the output window's opening (membrane) or close."""
@@ -176,6 +180,11 @@ class BuiltTTFS:
     schedule: Schedule
 
 
+#: (input, max-pool relay, hidden) neurons of each simulation
+_NEURONS = {"clock": (models.TTFS_Input, models.TTFS_Relay, models.TTFS),
+            "event": (models.TTFS_Event_Input, models.TTFS_Event_Relay, models.TTFS_Event)}
+
+
 def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, batch_size, seed, num_threads,
                        read_out, dt=1.0, simulation="event"):
     """The TTFS network of normalised plans (``weight_factors``/``bias_factors`` aligned with
@@ -185,39 +194,29 @@ def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, bat
         raise ConversionError(f"ttfs_window={window} with {max(windows.values()) + 1} windows needs more than 2^24 "
                               "steps, beyond float32's exact integers; choose a smaller ttfs_window")
     schedule = Schedule(window, float(dt), windows, plans[-1].name, check_simulation(simulation))
-    if simulation == "event":
-        return _build_event_network(plans, weight_factors, bias_factors, lambdas, schedule, batch_size, seed,
-                                    num_threads, read_out)
-    net = Network(dt=dt, batch_size=batch_size, seed=seed, num_threads=num_threads, name="converted_ttfs",
-                  propagation="same_step")
+    net = Network(dt=dt, batch_size=batch_size, seed=seed, num_threads=num_threads, propagation="same_step",
+                  name="converted_ttfs_event" if schedule.event else "converted_ttfs")
     by_name = {p.name: p for p in plans}
     factor = dict(zip((p.name for p in plans[1:]), zip(weight_factors, bias_factors)))
-    length = schedule.length
+    input_neuron, relay_neuron, hidden_neuron = _NEURONS[simulation]
     pops, projections, populations, thresholds = {}, [], [], {}
     for index, plan in enumerate(plans):
         if plan.kind != "input" and fused_into_add(plan, plans):
             continue
-        last = index == len(plans) - 1
         relay = plan.kind == "pool" and plan.operation == "max"
-        neuron = (models.TTFS_Input if plan.kind == "input" else models.TTFS_Relay if relay
-                  else read_out.neuron if last else models.TTFS)
+        neuron = (input_neuron if plan.kind == "input" else relay_neuron if relay
+                  else read_out.neuron if index == len(plans) - 1 else hidden_neuron)
         pop = net.create(plan.shape, neuron, name=plan.name)
         pops[plan.name] = pop
-        opens = schedule.opens(plan.name)
-        pop.t_close = (opens + window - 0.5) * dt
-        if plan.kind != "input":  # updated from the opening of its earliest input's window
-            earliest = min(schedule.opens(name) for name in _sources(plan, by_name, plans))
-            pop.t_begin = (earliest - 0.5) * dt
-        if plan.kind == "input":
-            pop.vt = length
-        elif not relay:
-            pop.vt, pop.t_open = length, (opens - 0.5) * dt
+        (_event_timing if schedule.event else _clock_timing)(pop, plan, relay, schedule, by_name, plans)
+        if plan.kind != "input" and not relay:
             bias = _bias(plan, by_name, plans, factor)
-            v0 = -0.5 * dt + (0.0 if bias is None else np.tile(bias, plan.size // bias.size) * length)
+            v0 = -0.5 * dt + (0.0 if bias is None else np.tile(bias, plan.size // bias.size) * schedule.length)
             pop.v0 = np.broadcast_to(np.asarray(v0, dtype=np.float32), (plan.size,))
         if plan.kind != "input":
             projections.extend(_connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule))
-        thresholds[plan.name] = length if "vt" in pop.attributes() else None
+        # the clock's input neurons rise to the threshold too; relays and event inputs have none
+        thresholds[plan.name] = None if relay or (plan.kind == "input" and schedule.event) else schedule.length
         populations.append(pop)
     if read_out.stop_condition:
         populations[-1].stop_conditions.append(read_out.stop_condition)
@@ -225,36 +224,24 @@ def build_ttfs_network(plans, weight_factors, bias_factors, lambdas, window, bat
     return BuiltTTFS(net, populations, projections, thresholds, schedule)
 
 
-def _build_event_network(plans, weight_factors, bias_factors, lambdas, schedule, batch_size, seed, num_threads,
-                         read_out):
-    """The event-driven form: the same windows and spike times, each layer updated once (see the module)."""
-    net = Network(dt=schedule.dt, batch_size=batch_size, seed=seed, num_threads=num_threads,
-                  name="converted_ttfs_event", propagation="same_step")
-    by_name = {p.name: p for p in plans}
-    factor = dict(zip((p.name for p in plans[1:]), zip(weight_factors, bias_factors)))
-    pops, projections, populations, thresholds = {}, [], [], {}
-    for index, plan in enumerate(plans):
-        if plan.kind != "input" and fused_into_add(plan, plans):
-            continue
-        relay = plan.kind == "pool" and plan.operation == "max"
-        neuron = (models.TTFS_Event_Input if plan.kind == "input" else models.TTFS_Event_Relay if relay
-                  else read_out.neuron if index == len(plans) - 1 else models.TTFS_Event)
-        pop = net.create(plan.shape, neuron, name=plan.name)
-        pops[plan.name] = pop
-        pop.t_close = (schedule.opens(plan.name) + schedule.window) * schedule.dt
-        if not relay:
-            pop.levels, pop.grid = float(schedule.window), schedule.dt
-        if plan.kind != "input" and not relay:
-            bias = _bias(plan, by_name, plans, factor)
-            v0 = -0.5 * schedule.dt + (0.0 if bias is None else np.tile(bias, plan.size // bias.size)
-                                       * schedule.length)
-            pop.v0 = np.broadcast_to(np.asarray(v0, dtype=np.float32), (plan.size,))
-        if plan.kind != "input":
-            projections.extend(_connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule))
-        thresholds[plan.name] = None if plan.kind == "input" or relay else schedule.length
-        populations.append(pop)
-    net.reset()
-    return BuiltTTFS(net, populations, projections, thresholds, schedule)
+def _clock_timing(pop, plan, relay, schedule, by_name, plans):
+    """Clock simulation: the window a population fires in, and the steps it is updated on (from the
+    opening of its earliest input's window to its own window's close)."""
+    dt, opens = schedule.dt, schedule.opens(plan.name)
+    pop.t_close = (opens + schedule.window - 0.5) * dt
+    if plan.kind == "input":
+        pop.vt = schedule.length
+        return
+    pop.t_begin = (min(schedule.opens(name) for name in _sources(plan, by_name, plans)) - 0.5) * dt
+    if not relay:
+        pop.vt, pop.t_open = schedule.length, (opens - 0.5) * dt
+
+
+def _event_timing(pop, plan, relay, schedule, by_name, plans):
+    """Event simulation: the close of the window a population fires in, and the clock grid of its leads."""
+    pop.t_close = (schedule.opens(plan.name) + schedule.window) * schedule.dt
+    if not relay:
+        pop.levels, pop.grid = float(schedule.window), schedule.dt
 
 
 def _bias(plan, by_name, plans, factor):
@@ -274,7 +261,7 @@ def _connect(net, pops, pop, plan, by_name, plans, factor, lambdas, schedule):
     """The projections into ``pop``; each from an earlier window gets its jump twin."""
     made = []
 
-    event = schedule.simulation == "event"
+    event = schedule.event
     payload = dict(payload="lead") if event else {}
 
     def project(source_name, through, weights, offset=0):
