@@ -91,6 +91,29 @@ IF_multispike = Neuron(
     name="IF_multispike",
 )
 
+#: Signed integrate-and-fire with memory (Wang et al., IJCAI 2022, "Signed Neuron with Memory"): reset by
+#: subtraction, plus a negative spike (payload -1, one threshold given back) when the membrane falls
+#: below 0 while the neuron has a positive net count. Its net count then follows the quantised ReLU of
+#: its summed input whatever the order the input came in: a neuron that fired on early excitation
+#: takes those spikes back when later inhibition outweighs it, which IF_subtract cannot. ``count`` is
+#: the net count (what calibration reads as its rate).
+IF_signed = Neuron(
+    parameters="""
+        vt = 1.0 : population
+        v0 = 0.0
+        bias = 0.0
+    """,
+    equations="""
+        dv/dt = g_exc + bias : init=v0
+        sign = sign : init=0.0
+        count = count : init=0.0
+    """,
+    spike="v >= vt or (v < 0.0 and count > 0.0)",
+    reset="sign = ite(v >= vt, 1.0, -1.0); v -= sign * vt; count += sign",
+    payload="sign",
+    name="IF_signed",
+)
+
 #: Output layer of IF_subtract networks for spike-count read-outs (counts its spikes in ``sc``).
 IF_subtract_ReadOut = _counting(IF_subtract, "IF_subtract_ReadOut")
 
@@ -259,5 +282,5 @@ TTFS_Event_Relay = Neuron(
 )
 
 BUILTIN = {model.name: model for model in (IaF, IaF_ReadOut, IaF_Acc, IF_subtract, IF_subtract_ReadOut, IF_multispike,
-                                           Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay,
+                                           IF_signed, Poisson, IB, PSO, Constant, TTFS_Input, TTFS, TTFS_Relay,
                                            TTFS_Event_Input, TTFS_Event, TTFS_Event_Relay)}

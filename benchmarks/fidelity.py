@@ -59,6 +59,8 @@ SETTINGS = {
                    "+ potential calibration (the gap split into bias and start potential)"),
     "+multispike": (dict(preset="annsnn", hidden_neuron="IF_multispike"), True,
                     "+ multi-spike neurons: one event carries the n spikes of a step (sinabs' MultiSpike)"),
+    "+signed": (dict(preset="annsnn", hidden_neuron="IF_signed"), True,
+                "+ signed neurons: a negative spike takes back an earlier one (Wang et al., IJCAI 2022)"),
 }
 DEFAULT_SETTINGS = ("reference", "reference+cal", "annsnn")
 

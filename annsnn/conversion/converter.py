@@ -32,7 +32,10 @@ ENCODINGS = {"CPN": models.Poisson, "poisson": models.Poisson, "IB": models.IB, 
 UNSCALED_ENCODINGS = ("constant",)
 DEFAULT_BATCH = 256
 DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate coding; the reference's)
-HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract, "IF_multispike": models.IF_multispike}
+HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract, "IF_multispike": models.IF_multispike,
+          "IF_signed": models.IF_signed}
+#: Hidden neurons that reset by subtraction: a spike-count read-out then subtracts too.
+SUBTRACTING = (models.IF_subtract, models.IF_multispike, models.IF_signed)
 NORMALIZATIONS = ("model", "data", "robust", None)
 CODINGS = ("rate", "ttfs")
 
@@ -143,7 +146,7 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
         self.read_out = (make_ttfs_readout(read_out, self.ttfs_simulation) if coding == "ttfs"
-                         else make_readout(read_out, k, subtract=self.hidden_model in (models.IF_subtract, models.IF_multispike)))
+                         else make_readout(read_out, k, subtract=self.hidden_model in SUBTRACTING))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)

@@ -1,0 +1,100 @@
+"""IF_signed (Wang et al., IJCAI 2022): a net count that follows the quantised ReLU of the summed input,
+whatever order the input arrives in."""
+import numpy as np
+import pytest
+
+import annsnn
+from annsnn import models
+
+
+def _drive(model, currents, v0=0.5, vt=1.0):
+    """Simulate one population of ``model`` whose bias is set to currents[k] in step k; returns it."""
+    net = annsnn.Network(batch_size=currents.shape[1], propagation="same_step")
+    pop = net.create(currents.shape[2], model)
+    pop.vt, pop.v0 = vt, np.full(pop.size, v0 * vt)
+    net.reset()
+    for current in currents:
+        pop.bias = current
+        net.simulate(1)
+    return pop
+
+
+def test_net_count_is_the_quantised_relu_of_the_summed_input_in_either_order():
+    rng = np.random.default_rng(1)
+    steps, batch, n, vt = 40, 2, 200, 0.8
+    early = rng.uniform(0.0, 0.7 * vt, (steps // 2, batch, n))   # excitation first ...
+    late = -rng.uniform(0.0, 0.7 * vt, (steps // 2, batch, n))   # ... then inhibition (|step input| < vt)
+    for currents in (np.concatenate([early, late]), np.concatenate([late, early])):
+        currents = currents.astype(np.float32)
+        total = 0.5 * vt + currents.astype(np.float64).sum(axis=0)
+        want = np.maximum(0.0, np.floor(total / vt))
+        signed = _drive(models.IF_signed, currents, vt=vt)
+        np.testing.assert_array_equal(signed.count, want)
+        # a neuron with a net count keeps its membrane within one threshold: nothing is lost
+        held = want > 0
+        assert (signed.v[held] >= -1e-5).all() and (signed.v[held] < vt + 1e-5).all()
+    # IF_subtract cannot take early spikes back: it over-counts when excitation comes first
+    subtract = _drive(models.IF_subtract, np.concatenate([early, late]).astype(np.float32), vt=vt)
+    total = 0.5 * vt + np.concatenate([early, late]).sum(axis=0)
+    assert (subtract.spike_counts > np.maximum(0.0, np.floor(total / vt))).mean() > 0.2
+
+
+def test_signed_spikes_propagate_as_plus_and_minus_one_like_a_numpy_oracle():
+    rng = np.random.default_rng(2)
+    steps, batch, n1, n2 = 30, 2, 12, 6
+    currents = rng.normal(0.0, 0.6, (steps, batch, n1)).astype(np.float32)
+    w = rng.normal(0.0, 0.5, (n1, n2)).astype(np.float32)
+    net = annsnn.Network(batch_size=batch, propagation="same_step")
+    h1, h2 = net.create(n1, models.IF_signed), net.create(n2, models.IF_signed)
+    assert net.connect(h1, h2, weights=w).payload == "sign"
+    h1.v0 = np.full(n1, 0.5)
+    net.reset()
+    v1, v2 = np.full((batch, n1), 0.5), np.zeros((batch, n2))
+    c1, c2 = np.zeros_like(v1), np.zeros_like(v2)
+    negatives = 0
+    for current in currents:
+        h1.bias = current
+        net.simulate(1)
+        v1 += current
+        s1 = np.where(v1 >= 1.0, 1.0, np.where((v1 < 0) & (c1 > 0), -1.0, 0.0))
+        v1 -= s1
+        c1 += s1
+        v2 += s1 @ w
+        s2 = np.where(v2 >= 1.0, 1.0, np.where((v2 < 0) & (c2 > 0), -1.0, 0.0))
+        v2 -= s2
+        c2 += s2
+        negatives += int((s1 < 0).sum() + (s2 < 0).sum())
+        np.testing.assert_allclose(h1.v, v1, atol=1e-4)
+        np.testing.assert_allclose(h2.v, v2, atol=1e-4)
+    assert negatives > 10  # negative spikes happened, in both layers' oracle
+    np.testing.assert_array_equal(h2.count, c2)
+    assert (h2.count >= 0).all()
+
+
+def test_count_rule_max_pooling_passes_the_window_largest_net_count_as_it_falls():
+    rng = np.random.default_rng(3)
+    steps, batch = 24, 2
+    net = annsnn.Network(batch_size=batch, propagation="same_step")
+    pre = net.create((4, 4, 2), models.IF_signed)
+    post = net.create((2, 2, 2), models.IaF_Acc)
+    net.connect_pooling(pre, post, "max", 2, max_rule="count")
+    pre.v0 = np.full(pre.size, 0.5)
+    net.reset()
+    fell = 0
+    previous = np.zeros((batch, 8))
+    for k in range(steps):
+        pre.bias = rng.normal(0.3 if k < steps // 2 else -0.4, 0.4, (batch, pre.size)).astype(np.float32)
+        net.simulate(1)
+        windows = pre.count.reshape(batch, 2, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4).reshape(batch, 8, 4)
+        np.testing.assert_array_equal(post.v, windows.max(axis=-1))
+        fell += int((post.v < previous).sum())
+        previous = post.v.copy()
+    assert fell > 0  # some window's largest count went down and the pooled neuron followed
+
+
+def test_the_converter_accepts_signed_neurons_and_calibrates_on_their_net_count():
+    from annsnn import ANNtoSNNConverter
+    conv = ANNtoSNNConverter(preset="annsnn", hidden_neuron="IF_signed")
+    assert conv.hidden_model is models.IF_signed
+    with pytest.raises(annsnn.ConversionError, match="IF_signed"):
+        ANNtoSNNConverter(hidden_neuron="IF_sign")
