@@ -328,7 +328,8 @@ def _conversion_arguments(parser):
                              "converter (CPN, IaF, spike count, model-based normalisation)")
     parser.add_argument("--encoding", dest="input_encoding", choices=("IB", "CPN", "poisson", "PSO", "constant"),
                         default=None, help="input encoding (default: the preset's)")
-    parser.add_argument("--hidden-neuron", dest="hidden_neuron", choices=("IaF", "IF_subtract"), default=None)
+    parser.add_argument("--hidden-neuron", dest="hidden_neuron", default=None,
+                        choices=("IaF", "IF_subtract", "IF_multispike", "IF_signed"))
     parser.add_argument("--read-out", dest="read_out", default=None,
                         choices=("spike_count", "time_to_first_spike", "time_to_k_spikes", "membrane_potential"))
     parser.add_argument("--k", type=_positive, default=None, help="k for the time_to_k_spikes read-out")

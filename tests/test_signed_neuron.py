@@ -98,3 +98,13 @@ def test_the_converter_accepts_signed_neurons_and_calibrates_on_their_net_count(
     assert conv.hidden_model is models.IF_signed
     with pytest.raises(annsnn.ConversionError, match="IF_signed"):
         ANNtoSNNConverter(hidden_neuron="IF_sign")
+
+
+def test_the_cli_offers_every_hidden_neuron_the_converter_knows():
+    from annsnn.cli import build_parser
+    from annsnn.conversion.converter import HIDDEN
+    args = build_parser().parse_args(["convert", "model.keras", "--hidden-neuron", "IF_signed"])
+    assert args.hidden_neuron == "IF_signed"
+    convert = next(a for a in build_parser()._subparsers._group_actions[0].choices["convert"]._actions
+                   if a.dest == "hidden_neuron")
+    assert set(convert.choices) == set(HIDDEN)
