@@ -222,6 +222,9 @@ def run_convert(args):
     model = open_model(args.model)  # Keras or ONNX, by the file name
     shape = model.input_shape
     conv = ANNtoSNNConverter(**_converter_options(args), k=args.k, seed=args.seed)
+    if args.nir and conv.hidden_model.spec.payload:  # before the conversion, not after it
+        raise AnnsnnError(f"--nir: hidden neuron '{conv.hidden_model.name}' sends spikes with a payload, which "
+                          "NIR's nodes cannot state; add --hidden-neuron IF_subtract")
     x, y = _load_data(args.data, shape, args.samples)
     calibration = _calibration_samples(args.calibration_data, args.data, shape, args.calibration,
                                        _needs_calibration(conv))

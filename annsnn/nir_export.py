@@ -48,8 +48,10 @@ def _channels_first(values, geometry):
 def _neuron_node(nir, pop):
     kind, reset = NEURON_NODES.get(pop.neuron.name, (None, None))
     if kind is None:
-        raise ConversionError(f"population '{pop.name}' (neuron '{pop.neuron.name}') has no NIR counterpart; "
-                              f"exportable neurons: {', '.join(NEURON_NODES)}")
+        hint = (" (its spikes carry a payload, which NIR's nodes cannot; convert with "
+                "ANNtoSNNConverter(..., hidden_neuron='IF_subtract') to export)" if pop.spec.payload else "")
+        raise ConversionError(f"population '{pop.name}' (neuron '{pop.neuron.name}') has no NIR counterpart"
+                              f"{hint}; exportable neurons: {', '.join(NEURON_NODES)}")
     shape = pop.geometry
     ones = _channels_first(np.ones(pop.size), shape)
     metadata = {}

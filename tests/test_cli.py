@@ -115,6 +115,7 @@ def test_info_says_what_blocks_conversion(tmp_path):
     (lambda d: ["convert", MLP, "--data", str(d / "wrong.npz")], "do not fit the model input"),
     (lambda d: ["convert", MLP, "--encoding", "morse"], "invalid choice: 'morse'"),
     (lambda d: ["convert", MLP, "--duration", "-5"], "expected a positive integer"),
+    (lambda d: ["convert", MLP, "--nir", str(d / "x.nir")], "add --hidden-neuron IF_subtract"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, make_args, fragment):
     (tmp_path / "corrupt.keras").write_bytes(b"not a zip")

@@ -2,6 +2,7 @@
 import logging
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from annsnn.progress import progress_bar
 from .keras_graph import fused_into_add
 from .source_model import format_of, keras_activations, open_model
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
+from .pool_folding import fold_mean_pooling
 from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
@@ -61,7 +63,7 @@ class ANNtoSNNConverter:
     def __init__(self, input_encoding=DEFAULT, hidden_neuron=DEFAULT, read_out=DEFAULT, max_f=100.0, k=None,
                  normalization=DEFAULT, percentile=DEFAULT, seed=None, num_threads=None, initial_potential=DEFAULT,
                  calibrate_bias=DEFAULT, propagation=DEFAULT, max_pool=DEFAULT, channel_wise=DEFAULT,
-                 calibrate_potential=DEFAULT, conv_trace=DEFAULT, preset="reference", coding="rate",
+                 calibrate_potential=DEFAULT, conv_trace=DEFAULT, fold_mean_pool=DEFAULT, preset="reference", coding="rate",
                  ttfs_window=None, ttfs_simulation=None, **unknown):
         """Options left out take the preset's value (``preset="reference"``: the reference converter's
         defaults, CPN / IaF / spike_count / model; see annsnn.conversion.presets).
@@ -75,7 +77,8 @@ class ANNtoSNNConverter:
         given = dict(input_encoding=input_encoding, hidden_neuron=hidden_neuron, read_out=read_out,
                      normalization=normalization, percentile=percentile, initial_potential=initial_potential,
                      calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
-                     channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace)
+                     channel_wise=channel_wise, calibrate_potential=calibrate_potential, conv_trace=conv_trace,
+                     fold_mean_pool=fold_mean_pool)
         if coding not in CODINGS:
             raise ConversionError(f"unknown coding {coding!r}; choose one of {', '.join(map(repr, CODINGS))}")
         if coding == "rate" and (ttfs_window is not None or ttfs_simulation is not None):
@@ -90,7 +93,7 @@ class ANNtoSNNConverter:
         if coding == "ttfs":
             chosen.update(ttfs_options(given))
         (input_encoding, hidden_neuron, read_out, normalization, percentile, initial_potential,
-         calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace) = (
+         calibrate_bias, propagation, max_pool, channel_wise, calibrate_potential, conv_trace, fold_mean_pool) = (
             chosen[name] for name in PRESET_FIELDS)
         if given["channel_wise"] is DEFAULT and normalization not in DATA_NORMALIZATIONS:
             # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
@@ -103,7 +106,7 @@ class ANNtoSNNConverter:
                             num_threads=num_threads, initial_potential=initial_potential,
                             calibrate_bias=calibrate_bias, propagation=propagation, max_pool=max_pool,
                             channel_wise=channel_wise, calibrate_potential=calibrate_potential,
-                            conv_trace=conv_trace, preset=preset, coding=coding,
+                            conv_trace=conv_trace, fold_mean_pool=fold_mean_pool, preset=preset, coding=coding,
                             ttfs_window=self.ttfs_window if coding == "ttfs" else None,
                             ttfs_simulation=self.ttfs_simulation if coding == "ttfs" else None)
         if coding == "ttfs":  # a rebuild (recipe, worker) must not pass them back as if chosen
@@ -121,7 +124,7 @@ class ANNtoSNNConverter:
             raise ConversionError(f"initial_potential is a fraction of the threshold in [0, 1), got {initial_potential}")
         self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
         self.calibrate_potential, self.channel_wise = bool(calibrate_potential), bool(channel_wise)
-        self.conv_trace = bool(conv_trace)
+        self.conv_trace, self.fold_mean_pool = bool(conv_trace), bool(fold_mean_pool)
         for option in ("calibrate_bias", "calibrate_potential", "channel_wise"):
             if getattr(self, option) and normalization not in DATA_NORMALIZATIONS:
                 raise ConversionError(f"{option} needs normalization 'data' or 'robust', got {normalization!r} "
@@ -196,6 +199,11 @@ class ANNtoSNNConverter:
         """Plan, normalise and calibrate (what a distributed run needs on the client); calibration
         builds and simulates the network here."""
         self.source = open_model(model, format)
+        if self.fold_mean_pool:
+            folded = fold_mean_pooling(self.source.plans)
+            log.info("mean pooling folded into the Dense layer that reads it: %s", ", ".join(
+                sorted({p.name for p in self.source.plans} - {p.name for p in folded})) or "none")
+            self.source = replace(self.source, plans=folded)
         plans = self.source.plans
         self.plans, self.keras_model = plans, self.source.model if format == "keras" else None
         self.batch_size = int(batch_size or DEFAULT_BATCH)

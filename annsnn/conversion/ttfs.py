@@ -49,7 +49,7 @@ from .presets import DEFAULT
 TTFS_READ_OUTS = ("time_to_first_spike", "membrane_potential")
 #: Options that shape rate coding only; with coding="ttfs" passing one is an error.
 RATE_ONLY = ("input_encoding", "hidden_neuron", "initial_potential", "calibrate_bias", "propagation", "max_pool",
-             "calibrate_potential", "conv_trace")
+             "calibrate_potential", "conv_trace", "fold_mean_pool")
 #: How a TTFS network is simulated (see the module's docstring); "event" is the default.
 TTFS_SIMULATIONS = ("event", "clock")
 #: Steps per layer window: the value resolution of every layer is 1/L of its calibration maximum. Event
@@ -316,7 +316,8 @@ def ttfs_options(given):
     if passed:
         raise ConversionError(f"option(s) {', '.join(passed)} apply to rate coding only, not to coding='ttfs'")
     options = dict(input_encoding=models.TTFS_Input, hidden_neuron=models.TTFS, initial_potential=0.0,
-                   calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False)
+                   calibrate_bias=False, calibrate_potential=False, propagation="same_step", conv_trace=False,
+                   fold_mean_pool=False)
     if given["normalization"] is DEFAULT:
         options["normalization"] = "data"
     elif given["normalization"] not in DATA_NORMALIZATIONS:
