@@ -64,6 +64,8 @@ SETTINGS = {
                "+ mean pooling folded into the Dense layer that reads it (the recommended preset)"),
     "+potential": (dict(_EARLIER, calibrate_potential=True), True,
                    "+channel_wise and potential calibration (the gap split into bias and start potential)"),
+    "annsnn+potential": (dict(preset="annsnn", calibrate_potential=True), True,
+                         "the preset with potential calibration (the gap split into bias and start potential)"),
     "+multispike": (dict(_EARLIER, hidden_neuron="IF_multispike"), True,
                     "+channel_wise with multi-spike neurons: one event carries the n spikes of a step "
                     "(sinabs' MultiSpike)"),

@@ -231,8 +231,9 @@ def test_presets_and_explicit_overrides():
     conv = ANNtoSNNConverter(preset="annsnn")
     assert (conv.options["input_encoding"], conv.options["hidden_neuron"], conv.options["read_out"],
             conv.options["normalization"], conv.initial_potential, conv.calibrate_bias, conv.propagation) == (
-        "constant", "IF_subtract", "membrane_potential", "robust", 0.5, True, "same_step")
+        "constant", "IF_signed", "membrane_potential", "robust", 0.5, True, "same_step")
     assert conv.max_pool == "count" and ANNtoSNNConverter().max_pool == "winner"
+    assert conv.fold_mean_pool and not ANNtoSNNConverter().fold_mean_pool
     override = ANNtoSNNConverter(preset="annsnn", calibrate_bias=False, initial_potential=0.0)
     assert (override.calibrate_bias, override.initial_potential) == (False, 0.0)
     reference = ANNtoSNNConverter()
@@ -366,7 +367,9 @@ def test_potential_calibration_splits_the_gap_by_hand(biased_mlp, monkeypatch):
     from annsnn.conversion.converter import calibration_activations
     model, x, _, _ = biased_mlp
     cal = x[:50]
-    conv = ANNtoSNNConverter(preset="annsnn", calibrate_bias=False, seed=2)
+    # IF_subtract: its targets are clipped at one spike per step, as fake_rates assumes (a neuron with a
+    # payload, IF_signed in the preset, is calibrated on unclipped targets)
+    conv = ANNtoSNNConverter(preset="annsnn", hidden_neuron="IF_subtract", calibrate_bias=False, seed=2)
     conv.load_keras_model(model, show_info=False, calibration_data=cal)
     activations = calibration_activations(model, conv.plans, cal)
     names = [p.name for p in conv.plans]
