@@ -108,3 +108,23 @@ def test_the_cli_offers_every_hidden_neuron_the_converter_knows():
     convert = next(a for a in build_parser()._subparsers._group_actions[0].choices["convert"]._actions
                    if a.dest == "hidden_neuron")
     assert set(convert.choices) == set(HIDDEN)
+
+
+def test_winner_max_pooling_would_drop_negative_spikes_so_it_is_refused():
+    from annsnn import ANNtoSNNConverter
+    with pytest.raises(annsnn.ConversionError, match="max_pool='winner' drops"):
+        ANNtoSNNConverter(preset="annsnn", max_pool="winner")
+    with pytest.raises(annsnn.ConversionError, match="IF_signed"):
+        ANNtoSNNConverter(hidden_neuron="IF_signed")  # the reference preset pools by winner
+
+
+def test_a_signed_spike_is_priced_as_an_accumulate_a_multi_spike_as_a_multiply():
+    from types import SimpleNamespace
+    from annsnn.conversion.evaluation import _multiplies
+    net = annsnn.Network(batch_size=1)
+    out = net.create(2, models.IF_subtract)
+    signed = net.connect(net.create(2, models.IF_signed), out)
+    burst = net.connect(net.create(2, models.IF_multispike), out)
+    plain = net.connect(net.create(2, models.IF_subtract), out)
+    rate = SimpleNamespace(coding="rate")
+    assert (_multiplies(signed, rate), _multiplies(burst, rate), _multiplies(plain, rate)) == (False, True, False)

@@ -4,6 +4,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from annsnn import models
 from annsnn.errors import InputError
 
 PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
@@ -144,7 +145,13 @@ def summarise(conv, outcome, predictions, y, duration):
         accuracy=float((np.asarray(predictions) == y).mean()) if len(y) else float("nan"), samples=len(y),
         steps=int(duration), accuracy_curve=(outcome.accuracy_curve(duration) / n).tolist(),
         synops_per_sample=synops, macs_per_sample=macs,
-        snn_energy_uj=(sum(synops[p.name] * (PJ_PER_MAC if p.payload and conv.coding != "ttfs" else PJ_PER_ACCUMULATE)
+        snn_energy_uj=(sum(synops[p.name] * (PJ_PER_MAC if _multiplies(p, conv) else PJ_PER_ACCUMULATE)
                            for p in conv.projections) + sum(graded.values()) * PJ_PER_MAC) * 1e-6,
         snn_macs_per_sample=graded,
         ann_energy_uj=sum(macs.values()) * PJ_PER_MAC * 1e-6, predictions=[int(p) for p in predictions])
+
+
+def _multiplies(projection, conv):
+    """Whether an event of ``projection`` costs a multiply-accumulate: a payload weights it, unless the
+    payload is a TTFS lead (priced as accumulates) or a sign (+-1: an add or a subtract)."""
+    return bool(projection.payload) and conv.coding != "ttfs" and projection.pre.neuron is not models.IF_signed
