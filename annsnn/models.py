@@ -29,7 +29,8 @@ def _counting(neuron, name):
     """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
                   spike=neuron.spike, reset=neuron.reset + "; sc += " + (neuron.payload or "1"), name=name,
-                  active=neuron.active, output=neuron.output, refractory=neuron.refractory, payload=neuron.payload)
+                  active=neuron.active, output=neuron.output, refractory=neuron.refractory, payload=neuron.payload,
+                  payload_range=neuron.payload_range)
 
 
 def with_spike_trace(neuron, tau=20.0):
@@ -42,7 +43,8 @@ def with_spike_trace(neuron, tau=20.0):
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
                   equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0, unless_refractory",
                   spike=neuron.spike, reset=reset, name=f"{neuron.name}_trace", output=neuron.output,
-                  active=neuron.active, refractory=neuron.refractory, payload=neuron.payload)
+                  active=neuron.active, refractory=neuron.refractory, payload=neuron.payload,
+                  payload_range=neuron.payload_range)
 
 
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
@@ -88,6 +90,7 @@ IF_multispike = Neuron(
     spike="v >= vt",
     reset="n = floor(v / vt); v -= n * vt; count += n",
     payload="n",
+    payload_range=(1.0, float("inf")),
     name="IF_multispike",
 )
 
@@ -111,6 +114,7 @@ IF_signed = Neuron(
     spike="v >= vt or (v < 0.0 and count > 0.0)",
     reset="sign = ite(v >= vt, 1.0, -1.0); v -= sign * vt; count += sign",
     payload="sign",
+    payload_range=(-1.0, 1.0),
     name="IF_signed",
 )
 

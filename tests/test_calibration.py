@@ -367,8 +367,7 @@ def test_potential_calibration_splits_the_gap_by_hand(biased_mlp, monkeypatch):
     from annsnn.conversion.converter import calibration_activations
     model, x, _, _ = biased_mlp
     cal = x[:50]
-    # IF_subtract: its targets are clipped at one spike per step, as fake_rates assumes (a neuron with a
-    # payload, IF_signed in the preset, is calibrated on unclipped targets)
+    # targets are clipped at one spike per step, as fake_rates assumes
     conv = ANNtoSNNConverter(preset="annsnn", hidden_neuron="IF_subtract", calibrate_bias=False, seed=2)
     conv.load_keras_model(model, show_info=False, calibration_data=cal)
     activations = calibration_activations(model, conv.plans, cal)

@@ -128,3 +128,66 @@ def test_a_signed_spike_is_priced_as_an_accumulate_a_multi_spike_as_a_multiply()
     plain = net.connect(net.create(2, models.IF_subtract), out)
     rate = SimpleNamespace(coding="rate")
     assert (_multiplies(signed, rate), _multiplies(burst, rate), _multiplies(plain, rate)) == (False, True, False)
+
+
+# -- payload_range: what the converter reads from a neuron instead of its name -------------------------
+def test_payload_range_is_checked_and_read_as_the_steps_largest_charge():
+    assert models.IF_signed.payload_range == (-1.0, 1.0) and models.IF_signed.signed_spikes
+    assert models.IF_multispike.max_payload == np.inf and not models.IF_multispike.signed_spikes
+    assert models.IF_subtract.payload_range is None and models.IF_subtract.max_payload == 1.0
+    text = dict(parameters="vt = 1.0", equations="dv/dt = g_exc : init=0\nn = n : init=0", spike="v > vt",
+                reset="n = 1; v -= vt", name="Burst")
+    assert annsnn.Neuron(payload="n", **text).payload_range == (-np.inf, np.inf)
+    for bad, why in (((2.0, 1.0), "low <= high"), ((0.0, float("nan")), "low <= high"), ((1.0,), "pair"),
+                     ("ab", "pair")):
+        with pytest.raises(annsnn.EquationError, match=why) as caught:
+            annsnn.Neuron(payload="n", payload_range=bad, **text)
+        assert caught.value.model == "Burst" and caught.value.section == "payload_range"
+    with pytest.raises(annsnn.EquationError, match="needs a payload"):
+        annsnn.Neuron(payload_range=(0, 1), **text)
+    # the range travels with pickles (workers) and with the read-out and trace variants
+    import pickle
+    assert pickle.loads(pickle.dumps(models.IF_signed)).payload_range == (-1.0, 1.0)
+    assert models.with_spike_trace(models.IF_signed).payload_range == (-1.0, 1.0)
+
+
+def test_a_users_own_signed_neuron_is_refused_by_winner_pooling_by_its_range():
+    from annsnn import ANNtoSNNConverter
+    mine = annsnn.Neuron(parameters=models.IF_signed.parameters, equations=models.IF_signed.equations,
+                         spike=models.IF_signed.spike, reset=models.IF_signed.reset, payload="sign",
+                         payload_range=(-1, 1), name="MySigned")
+    with pytest.raises(annsnn.ConversionError, match="'MySigned' sends negative spikes"):
+        ANNtoSNNConverter(hidden_neuron=mine, max_pool="winner")
+    ANNtoSNNConverter(hidden_neuron=mine, max_pool="count")  # accepted where pooling keeps the sign
+
+
+def test_calibration_caps_signed_targets_at_one_spike_per_step(monkeypatch):
+    """A signed neuron sends at most one threshold per step, so the rate calibration aims at is capped
+    at vt (as for IF_subtract); a multi-spike neuron's is not. With the SNN's rate faked at exactly that
+    capped target, the bias correction is zero for the one and positive for the other."""
+    from tensorflow import keras
+    from annsnn import ANNtoSNNConverter
+    from annsnn.conversion.calibration import calibrate_biases
+    from annsnn.conversion.converter import calibration_activations
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu"),
+                              keras.layers.Dense(3)])
+    x = rng.uniform(0, 1, (40, 6)).astype(np.float32)
+    for neuron, over in (("IF_signed", False), ("IF_multispike", True)):
+        # the 50th percentile: half the activations lie above lambda, so the cap matters
+        conv = ANNtoSNNConverter(preset="annsnn", hidden_neuron=neuron, percentile=50, calibrate_bias=False,
+                                 calibrate_potential=False, seed=0)
+        conv.load_keras_model(model, show_info=False, calibration_data=x)
+        activations = calibration_activations(model, conv.plans, x)
+        names = [p.name for p in conv.plans]
+
+        def capped_rates(x_, steps, population):
+            act = activations[names.index(population.name)]
+            return np.clip(conv.bias_gain * act / conv.lambdas[population.name], 0.0, 1.0)
+
+        monkeypatch.setattr(conv, "layer_rates", capped_rates)
+        biases, _ = calibrate_biases(conv, x, activations, 8, bias=True, potential=False)
+        hidden = names[1]
+        assert (biases[hidden] > 1e-4).any() == over, neuron
+        if not over:
+            np.testing.assert_allclose(biases[hidden], 0.0, atol=1e-6)

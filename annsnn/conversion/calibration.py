@@ -147,9 +147,9 @@ def calibrate_biases(conv, x, activations, duration, bias=True, potential=False)
         channels = plan.shape[-1]
         vt = population.vt[0] if "vt" in population.attributes() else 1.0
         # rates run at the input encoding's gain (spikes per step per unit of input; 1 for analog input)
-        # one spike per step at most, unless a spike carries several (multi-spike neurons)
+        # a step sends at most one spike's worth of thresholds: one, or the payload's bound (multi-spike)
         target = np.clip(conv.bias_gain * np.asarray(activation, dtype=np.float64) / conv.lambdas[plan.name],
-                         0.0, np.inf if population.spec.payload else vt)
+                         0.0, vt * population.neuron.max_payload)
         target = _per_channel_mean(target.reshape(len(x), -1), channels)
 
         def gap(steps):

@@ -140,8 +140,9 @@ class ANNtoSNNConverter:
         if max_pool not in MAX_RULES:
             raise ConversionError(f"max_pool must be one of {', '.join(map(repr, MAX_RULES))}, got {max_pool!r}")
         self.max_pool = max_pool
-        if self.hidden_model is models.IF_signed and max_pool == "winner":
-            raise ConversionError("hidden_neuron 'IF_signed' sends negative spikes, which max_pool='winner' drops "
+        if self.hidden_model.signed_spikes and max_pool == "winner":
+            raise ConversionError(f"hidden_neuron '{self.hidden_model.name}' sends negative spikes (its payload_range "
+                                  f"starts at {self.hidden_model.payload_range[0]:g}), which max_pool='winner' drops "
                                   "(a window passes its largest payload, at least 0); use max_pool='count'")
         if self.initial_potential and "v0" not in self.hidden_model.spec.attribute_names():
             raise ConversionError(f"initial_potential={self.initial_potential:g} needs a 'v0' parameter in hidden "

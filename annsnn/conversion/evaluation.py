@@ -4,7 +4,6 @@ from typing import Dict, List
 
 import numpy as np
 
-from annsnn import models
 from annsnn.errors import InputError
 
 PJ_PER_ACCUMULATE = 0.9   # Horowitz 2014, 45 nm, float32 add
@@ -153,5 +152,9 @@ def summarise(conv, outcome, predictions, y, duration):
 
 def _multiplies(projection, conv):
     """Whether an event of ``projection`` costs a multiply-accumulate: a payload weights it, unless the
-    payload is a TTFS lead (priced as accumulates) or a sign (+-1: an add or a subtract)."""
-    return bool(projection.payload) and conv.coding != "ttfs" and projection.pre.neuron is not models.IF_signed
+    payload is a TTFS lead (priced as accumulates) or bounded by one in magnitude (a sign, +-1: an add or
+    a subtract)."""
+    if not projection.payload or conv.coding == "ttfs":
+        return False
+    low, high = projection.pre.neuron.payload_range or (-np.inf, np.inf)
+    return max(-low, high) > 1.0
