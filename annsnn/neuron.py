@@ -24,8 +24,8 @@ class Neuron:
     number of spikes a multi-spike neuron fires at once; see Projection.send_payload).
     ``payload_range`` = (low, high) bounds the values a payload takes (default: unbounded); the converter
     reads it to know how many thresholds one step can send (calibration's rate cap), whether spikes can
-    be negative (refused by winner-take-all max pooling) and whether a payload is a sign (an event priced
-    as an add, not a multiply). Raises :class:`annsnn.EquationError` naming the line at fault.
+    be negative (refused by winner-take-all max pooling) and whether a payload is a sign: a range within
+    [-1, 1] declares payloads of -1, 0 or +1 (events priced as adds, not multiplies). Raises :class:`annsnn.EquationError` naming the line at fault.
     """
 
     def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
@@ -51,11 +51,16 @@ class Neuron:
             raise EquationError("payload_range needs a payload (the variable each spike carries)",
                                 model=self.name, section="payload_range")
         try:
+            if isinstance(payload_range, (str, bytes)):
+                raise TypeError
             low, high = (float(bound) for bound in payload_range)
         except (TypeError, ValueError):
             raise EquationError(f"payload_range must be a pair of numbers (low, high), got {payload_range!r}",
                                 model=self.name, section="payload_range") from None
-        if math.isnan(low) or math.isnan(high) or low > high:
+        if math.isnan(low) or math.isnan(high):
+            raise EquationError(f"payload_range bounds must be numbers, not NaN: {payload_range!r}",
+                                model=self.name, section="payload_range")
+        if low > high:
             raise EquationError(f"payload_range needs low <= high, got {payload_range!r}", model=self.name,
                                 section="payload_range")
         return (low, high)

@@ -66,6 +66,9 @@ SETTINGS = {
                    "+channel_wise and potential calibration (the gap split into bias and start potential)"),
     "annsnn+potential": (dict(preset="annsnn", calibrate_potential=True), True,
                          "the preset with potential calibration (the gap split into bias and start potential)"),
+    "annsnn@128": (dict(preset="annsnn", calibration_duration=128), True,
+                   "the preset calibrated at 128 steps instead of 32 (calibration_duration=128: for runs of "
+                   "128 steps)"),
     "+multispike": (dict(_EARLIER, hidden_neuron="IF_multispike"), True,
                     "+channel_wise with multi-spike neurons: one event carries the n spikes of a step "
                     "(sinabs' MultiSpike)"),
@@ -86,9 +89,12 @@ def run_model(dataset, arch, settings, test_samples, steps, calibration, data):
                calibration_samples=len(x_cal), ann_accuracy=float((ann_pred == y).mean()), settings={})
     for name in settings:
         options, calibrate, description = SETTINGS[name]
+        options = dict(options)
+        duration = options.pop("calibration_duration", None)  # a load_keras_model argument
         conv = ANNtoSNNConverter(seed=1, **options)
         started = time.perf_counter()
-        conv.load_keras_model(model, show_info=False, calibration_data=x_cal if calibrate else None)
+        conv.load_keras_model(model, show_info=False, calibration_data=x_cal if calibrate else None,
+                              calibration_duration=duration)
         convert_s = time.perf_counter() - started
         started = time.perf_counter()
         result = conv.evaluate(x, y, steps, progress=False)

@@ -128,6 +128,9 @@ def test_a_signed_spike_is_priced_as_an_accumulate_a_multi_spike_as_a_multiply()
     plain = net.connect(net.create(2, models.IF_subtract), out)
     rate = SimpleNamespace(coding="rate")
     assert (_multiplies(signed, rate), _multiplies(burst, rate), _multiplies(plain, rate)) == (False, True, False)
+    # the range describes the neuron's own payload: another variable sent instead is priced as a multiply
+    signed.send_payload("v")
+    assert _multiplies(signed, rate)
 
 
 # -- payload_range: what the converter reads from a neuron instead of its name -------------------------
@@ -138,8 +141,8 @@ def test_payload_range_is_checked_and_read_as_the_steps_largest_charge():
     text = dict(parameters="vt = 1.0", equations="dv/dt = g_exc : init=0\nn = n : init=0", spike="v > vt",
                 reset="n = 1; v -= vt", name="Burst")
     assert annsnn.Neuron(payload="n", **text).payload_range == (-np.inf, np.inf)
-    for bad, why in (((2.0, 1.0), "low <= high"), ((0.0, float("nan")), "low <= high"), ((1.0,), "pair"),
-                     ("ab", "pair")):
+    for bad, why in (((2.0, 1.0), "low <= high"), ((0.0, float("nan")), "not NaN"), ((1.0,), "pair"),
+                     ("12", "pair")):
         with pytest.raises(annsnn.EquationError, match=why) as caught:
             annsnn.Neuron(payload="n", payload_range=bad, **text)
         assert caught.value.model == "Burst" and caught.value.section == "payload_range"
@@ -159,6 +162,12 @@ def test_a_users_own_signed_neuron_is_refused_by_winner_pooling_by_its_range():
     with pytest.raises(annsnn.ConversionError, match="'MySigned' sends negative spikes"):
         ANNtoSNNConverter(hidden_neuron=mine, max_pool="winner")
     ANNtoSNNConverter(hidden_neuron=mine, max_pool="count")  # accepted where pooling keeps the sign
+    # a payload neuron that declares no range may send anything: refused too, saying how to declare it
+    burst = annsnn.Neuron(parameters=models.IF_multispike.parameters, equations=models.IF_multispike.equations,
+                          spike=models.IF_multispike.spike, reset=models.IF_multispike.reset, payload="n",
+                          name="MyBurst")
+    with pytest.raises(annsnn.ConversionError, match="no payload_range declared"):
+        ANNtoSNNConverter(hidden_neuron=burst, max_pool="winner")
 
 
 def test_calibration_caps_signed_targets_at_one_spike_per_step(monkeypatch):

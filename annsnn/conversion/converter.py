@@ -141,8 +141,11 @@ class ANNtoSNNConverter:
             raise ConversionError(f"max_pool must be one of {', '.join(map(repr, MAX_RULES))}, got {max_pool!r}")
         self.max_pool = max_pool
         if self.hidden_model.signed_spikes and max_pool == "winner":
-            raise ConversionError(f"hidden_neuron '{self.hidden_model.name}' sends negative spikes (its payload_range "
-                                  f"starts at {self.hidden_model.payload_range[0]:g}), which max_pool='winner' drops "
+            low = self.hidden_model.payload_range[0]
+            why = ("may send negative spikes (no payload_range declared: unbounded; declare payload_range=(low, "
+                   "high) if its payloads are never negative)") if low == -np.inf else (
+                   f"sends negative spikes (its payload_range starts at {low:g})")
+            raise ConversionError(f"hidden_neuron '{self.hidden_model.name}' {why}, which max_pool='winner' drops "
                                   "(a window passes its largest payload, at least 0); use max_pool='count'")
         if self.initial_potential and "v0" not in self.hidden_model.spec.attribute_names():
             raise ConversionError(f"initial_potential={self.initial_potential:g} needs a 'v0' parameter in hidden "

@@ -152,9 +152,11 @@ def summarise(conv, outcome, predictions, y, duration):
 
 def _multiplies(projection, conv):
     """Whether an event of ``projection`` costs a multiply-accumulate: a payload weights it, unless the
-    payload is a TTFS lead (priced as accumulates) or bounded by one in magnitude (a sign, +-1: an add or
-    a subtract)."""
+    payload is a TTFS lead (priced as accumulates) or a sign: the neuron's own payload with a declared
+    range within [-1, 1] (-1, 0 or +1: an add or a subtract)."""
     if not projection.payload or conv.coding == "ttfs":
         return False
-    low, high = projection.pre.neuron.payload_range or (-np.inf, np.inf)
+    neuron = projection.pre.neuron
+    own = projection.payload == neuron.payload  # the range says nothing of another variable (send_payload)
+    low, high = neuron.payload_range if own else (-np.inf, np.inf)
     return max(-low, high) > 1.0
