@@ -251,6 +251,18 @@ def test_recommended_preset_follows_the_ann_at_short_durations(biased_mlp):
     assert (np.asarray(conv.predict(x_test, 16, progress=False)) == ann).mean() >= 0.97
 
 
+def test_a_run_far_from_the_calibration_duration_says_how_to_calibrate_for_it(biased_mlp, caplog):
+    model, x, x_test, _ = biased_mlp
+    conv = ANNtoSNNConverter(preset="annsnn", seed=1)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:100], calibration_duration=16)
+    with caplog.at_level("INFO", logger="annsnn.conversion"):
+        conv.predict(x_test[:4], 24, progress=False)
+        assert "calibration_duration" not in caplog.text  # within a factor of two
+        conv.predict(x_test[:4], 64, progress=False)
+    assert "ran 16 steps per sample and this run 64" in caplog.text
+    assert "calibration_duration=64" in caplog.text
+
+
 # -- QCFS ------------------------------------------------------------------------------------------------
 def test_qcfs_forward_and_gradient_by_hand():
     import tensorflow as tf
