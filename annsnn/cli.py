@@ -56,6 +56,12 @@ def _duration(args):
     return args.duration or (None if args.coding == "ttfs" else DEFAULT_DURATION[args.preset])
 
 
+def _calibration_duration(conv, duration, calibration):
+    """Calibrate at the run's own duration (rate coding): a bias corrected at 32 steps over-drives a run of
+    128, and the model scale search likewise picks the scale that agrees best at the length it tried."""
+    return duration if calibration is not None and conv.coding == "rate" else None
+
+
 def _describe(conv):
     o = conv.options
     scales = " (one scale per channel)" if conv.channel_wise else ""
@@ -140,7 +146,8 @@ def run_demo(args):
     print(f"annsnn: converting bundled '{args.model}' ({model_path.name}), preset '{args.preset}': "
           f"{_describe(conv)}; calibration on {0 if calibration is None else len(calibration):,} training images")
     conv.load_model(source, scale_factor=_scale_factor(args.scale_factor), show_info=True,
-                    batch_size=args.batch_size, calibration_data=calibration)
+                    batch_size=args.batch_size, calibration_data=calibration,
+                    calibration_duration=_calibration_duration(conv, duration, calibration))
     duration = _steps(conv, duration)
     started = time.perf_counter()
     predictions = np.array(conv.predict(x, duration_per_sample=duration, progress=not args.quiet))
@@ -232,7 +239,8 @@ def run_convert(args):
     print(f"annsnn: preset '{args.preset}': {_describe(conv)}; calibration on "
           f"{0 if calibration is None else len(calibration):,} training samples")
     conv.load_model(model, scale_factor=_scale_factor(args.scale_factor), show_info=False,
-                    batch_size=args.batch_size, calibration_data=calibration)
+                    batch_size=args.batch_size, calibration_data=calibration,
+                    calibration_duration=_calibration_duration(conv, duration, calibration))
     print(format_table(layer_table(conv)))
     if args.nir:
         from annsnn.nir_export import export_nir
@@ -346,7 +354,7 @@ def _conversion_arguments(parser):
                         help="skip the preset's bias calibration (needed with --normalization model)")
     parser.add_argument("--duration", type=_positive, default=None,
                         help="steps per sample (default 32 with the annsnn preset, 200 with reference; with "
-                             "--coding ttfs, the steps its windows take)")
+                             "--coding ttfs, the steps its windows take); rate coding calibrates at it too")
     parser.add_argument("--coding", choices=("rate", "ttfs"), default="rate",
                         help="'rate' (default) or 'ttfs': time-to-first-spike, at most one spike per neuron")
     parser.add_argument("--ttfs-window", dest="ttfs_window", type=_positive, default=None, metavar="L",

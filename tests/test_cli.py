@@ -47,6 +47,7 @@ def test_convert_writes_report_and_plots(tmp_path):
     settings = report["settings"]
     assert (settings["preset"], settings["encoding"], settings["calibration_samples"]) == ("annsnn", "constant", 1000)
     assert set(settings["calibration"]["bias_corrections"]) == {"dense_1", "dense_2"}
+    assert settings["calibration"]["bias_duration"] == 32
     assert [row["layer"] for row in report["layers"]][-1] == "dense_out"
     assert set(report["plots"]) == {"accuracy_curve", "confusion_matrix", "raster", "rates", "activation_vs_rate"}
     for name in report["plots"].values():
@@ -83,11 +84,12 @@ def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_sa
     # 100 training rows against 200 test rows: calibrating on the test rows would report 150 samples
     np.savez(tmp_path / "split.npz", x=x_test[:200], y=y_test[:200], x_train=x_train[::50])
     out = annsnn("convert", MLP, "--data", str(tmp_path / "split.npz"), "--out", str(tmp_path / "r"), "--quiet",
-                 "--no-plots", "--preset", "reference", "--encoding", "IB", "--calibration", "150")
+                 "--no-plots", "--preset", "reference", "--encoding", "IB", "--calibration", "150",
+                 "--duration", "120")
     assert out.returncode == 0, out.stderr[-3000:]
     settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
-    assert settings["calibration_samples"] == 100 and settings["duration"] == 200
-    assert settings["calibration"]["scale_duration"] == 200
+    assert settings["calibration_samples"] == 100 and settings["duration"] == 120
+    assert settings["calibration"]["scale_duration"] == 120  # calibrated at the run's own duration
     np.savez(tmp_path / "test_only.npz", x=x_test[:50], y=y_test[:50])
     missing = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "m"))
     assert missing.returncode == 1 and "no x_train or x_calibration" in missing.stderr
