@@ -25,7 +25,8 @@ class Neuron:
     ``payload_range`` = (low, high) bounds the values a payload takes (default: unbounded); the converter
     reads it to know how many thresholds one step can send (calibration's rate cap), whether spikes can
     be negative (refused by winner-take-all max pooling) and whether a payload is a sign: a range within
-    [-1, 1] declares payloads of -1, 0 or +1 (events priced as adds, not multiplies). Raises :class:`annsnn.EquationError` naming the line at fault.
+    [-1, 1] declares payloads of -1, 0 or +1 (events priced as adds, not multiplies). Raises
+    :class:`annsnn.EquationError` naming the line at fault.
     """
 
     def __init__(self, parameters="", equations="", spike=None, reset=None, name=None, output=None,
@@ -51,9 +52,9 @@ class Neuron:
             raise EquationError("payload_range needs a payload (the variable each spike carries)",
                                 model=self.name, section="payload_range")
         try:
-            if isinstance(payload_range, (str, bytes)):
-                raise TypeError
             low, high = (float(bound) for bound in payload_range)
+            if isinstance(payload_range, (str, bytes)):  # "12" would read as (1, 2)
+                raise ValueError
         except (TypeError, ValueError):
             raise EquationError(f"payload_range must be a pair of numbers (low, high), got {payload_range!r}",
                                 model=self.name, section="payload_range") from None
