@@ -37,6 +37,19 @@ def test_demo_prints_no_tensorflow_start_up_lines():
     assert "SNN accuracy" in out.stdout
 
 
+def test_start_up_notice_filter_keeps_every_other_line(capfd):
+    """What TensorFlow's C++ prints while it loads goes through file descriptor 2: the INFO notices
+    are dropped there, a warning or error line printed meanwhile comes back."""
+    from annsnn.conversion.keras_import import _without_start_up_notices
+    with _without_start_up_notices():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796402426.405736    4384 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"E0000 00:00:1796402426.405736    4384 cuda.cc:1] a real error\n")
+        os.write(2, b"UserWarning: something\n")
+    assert capfd.readouterr().err == ("E0000 00:00:1796402426.405736    4384 cuda.cc:1] a real error\n"
+                                      "UserWarning: something\n")
+
+
 def test_convert_writes_report_and_plots(tmp_path):
     out = annsnn("convert", MLP, "--samples", "500", "--out", str(tmp_path), "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
