@@ -130,36 +130,73 @@ def test_model_scale_search_keeps_the_best_candidate(biased_mlp):
     model, x, _, _ = biased_mlp
     conv = ANNtoSNNConverter(input_encoding="IB", seed=3)
     conv.load_keras_model(model, show_info=False, calibration_data=x[:120], calibration_duration=60)
-    scores, chosen = conv.calibration["scale_agreement"], conv.calibration["model_scale"]
-    label = "raw weights" if chosen is None else f"{chosen:.3g}"
+    scores, scale, gain = (conv.calibration[k] for k in ("scale_agreement", "model_scale", "raw_weight_gain"))
+    assert (scale is None) != (gain is None)  # one family won
+    label = f"{scale:.3g}" if gain is None else "raw weights" if gain == 1.0 else f"raw x {gain:.3g}"
     assert scores[label] == max(scores.values())
-    expected = [1.0] * 3 if chosen is None else model_based_factors([p.weights for p in conv.plans[1:]], chosen)
+    weights = [p.weights for p in conv.plans[1:]]
+    expected = [gain] * 3 if scale is None else model_based_factors(weights, scale)
     assert conv.factors == pytest.approx(expected)
     np.testing.assert_allclose(conv.projections[0].w, conv.plans[1].weights * conv.factors[0], rtol=1e-6)
     # the search is reproducible: a second converter chooses the same
     again = ANNtoSNNConverter(input_encoding="IB", seed=3)
     again.load_keras_model(model, show_info=False, calibration_data=x[:120], calibration_duration=60)
-    assert again.calibration["model_scale"] == chosen
+    assert (again.calibration["model_scale"], again.calibration["raw_weight_gain"]) == (scale, gain)
+
+
+def _fake_agreement(monkeypatch, model_table, raw_table):
+    """Agreement looked up per candidate instead of simulated: the factors carry the candidate (a
+    model-based scale s as [s, s, s], a raw-weight gain g as [-g, -g, -g])."""
+    from annsnn.conversion import calibration
+    monkeypatch.setattr(calibration, "_scale_factors", lambda conv, scaling: [
+        scaling.value if scaling.family == "model" else -scaling.value] * 3)
+
+    def agreement(conv, x, duration, ref):
+        value = conv.factors[0]
+        return model_table(value) if value > 0 else raw_table(-value)
+    monkeypatch.setattr(calibration, "agreement", agreement)
 
 
 def test_model_scale_search_prefers_the_middle_of_a_plateau(biased_mlp, monkeypatch):
-    """Agreement 0.9 for every scale from 2 to 16: the middle of that plateau wins; the raw weights win
-    only when strictly better than every scale."""
-    from annsnn.conversion import calibration
+    """Agreement 0.9 for every scale from 2 to 16: the middle of that plateau wins; a raw-weight gain
+    wins only when strictly better than the model-based choice."""
     model, x, _, _ = biased_mlp
     conv = ANNtoSNNConverter(input_encoding="IB")
     conv.load_keras_model(model, show_info=False)
-    table = {0.5: 0.3, 1.0: 0.2, 2.0: 0.9, 4.0: 0.9, 8.0: 0.9, 16.0: 0.9, 32.0: 0.4, 64.0: 0.1}
-    # the factors carry the candidate (0.5 marks the raw weights), the agreement is looked up
-    monkeypatch.setattr(calibration, "_scale_factors", lambda conv, scale: [0.5 if scale is None else scale] * 3)
-    monkeypatch.setattr(calibration, "agreement", lambda conv, x, duration, ref: table.get(
-        conv.factors[0], 0.9 if 2 <= conv.factors[0] <= 16 else 0.0))
+    raw = {"agreement": 0.5}
+    _fake_agreement(monkeypatch, lambda s: 0.9 if 2 <= s <= 16 else 0.1, lambda g: raw["agreement"])
     chosen, scores = choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)
     # the coarse best is 2 (the first of the plateau), refined at 1.41 and 2.83
-    assert set(scores) == {"raw weights", "1", "2", "4", "8", "16", "32", "64", "1.41", "2.83"}
-    assert chosen == 4.0  # the middle of 2, 2.83, 4, 8, 16
-    table[0.5] = 0.95
-    assert choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)[0] is None
+    assert {k for k in scores if not k.startswith("raw")} == {"1", "2", "4", "8", "16", "32", "64", "1.41", "2.83"}
+    assert (chosen.family, chosen.value) == ("model", 4.0)  # the middle of 2, 2.83, 4, 8, 16
+    raw["agreement"] = 0.9
+    assert choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)[0].family == "model"  # a tie
+    raw["agreement"] = 0.95
+    assert choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)[0].family == "raw"
+
+
+def test_raw_weight_gain_search_refines_around_the_best_coarse_gain(biased_mlp, monkeypatch):
+    """Gains 1/8 ... 2 are tried, then sqrt(2) either side of the best; agreement peaks at 0.35 here
+    (the coarse best is 1/4, just nearer than 1/2), so the refinement around 1/4 finds 1/(2 sqrt 2)."""
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="IB")
+    conv.load_keras_model(model, show_info=False)
+    _fake_agreement(monkeypatch, lambda s: 0.1, lambda g: 1.0 - abs(np.log2(g / 0.35)) / 10)
+    chosen, scores = choose_model_scale(conv, x[:10], np.zeros(10, np.int64), 10)
+    assert {k for k in scores if k.startswith("raw")} == {
+        "raw x 0.125", "raw x 0.25", "raw x 0.5", "raw weights", "raw x 2", "raw x 0.177", "raw x 0.354"}
+    assert (chosen.family, chosen.value) == ("raw", pytest.approx(2 ** -1.5))
+    assert conv.factors == pytest.approx([-(2 ** -1.5)] * 3)  # conv is left built with the choice
+
+
+def test_raw_weight_gain_scales_the_keras_weights(biased_mlp):
+    """The chosen gain multiplies every layer's Keras weights, nothing else."""
+    from annsnn.conversion.calibration import WeightScaling, _scale_factors
+    model, x, _, _ = biased_mlp
+    conv = ANNtoSNNConverter(input_encoding="IB")
+    conv.load_keras_model(model, show_info=False)
+    assert _scale_factors(conv, WeightScaling("raw", 0.5)) == [0.5, 0.5, 0.5]
+    assert WeightScaling("raw", 1.0).label == "raw weights"
 
 
 # -- bias calibration (Li et al. 2021) -----------------------------------------------------------------

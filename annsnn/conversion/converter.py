@@ -238,8 +238,11 @@ class ANNtoSNNConverter:
                      {name: format_factor(value) for name, value in self.lambdas.items()})
         if self.normalization == "model" and x is not None and scale_factor is None:
             duration = check_duration(calibration_duration or 200)
-            scale, scores = choose_model_scale(self, x, ann_decisions(activations), duration)
-            self.calibration.update(model_scale=scale, scale_agreement=scores, scale_duration=duration)
+            scaling, scores = choose_model_scale(self, x, ann_decisions(activations), duration)
+            # model_scale: Diehl's common scale, None when a gain on the raw Keras weights won (raw_weight_gain)
+            self.calibration.update(model_scale=scaling.value if scaling.family == "model" else None,
+                                    raw_weight_gain=scaling.value if scaling.family == "raw" else None,
+                                    scale_agreement=scores, scale_duration=duration)
         if self.calibrate_bias or self.calibrate_potential:
             what = "calibrate_bias" if self.calibrate_bias else "calibrate_potential"
             if x is None:
@@ -308,7 +311,7 @@ class ANNtoSNNConverter:
         elif self.normalization == "model":
             # No scale given: the Keras weights as they are, which is what ANNarchy 5's converter runs in
             # practice (it assigns its factors to populations, not to the weights). With calibration
-            # data, choose_model_scale replaces this by the best model-based scale.
+            # data, choose_model_scale replaces this by the best model-based scale or raw-weight gain.
             self.factors, self.bias_factors = [1.0] * len(layers), [self.bias_gain] * len(layers)
             self.lambdas = {}
         else:
