@@ -7,7 +7,7 @@ The peer is installed from PyPI into its own virtual environment (benchmarks/.pe
 git; never by CI): ANNarchy 5.0.4.1 and the TensorFlow this environment has. For each model and input
 encoding (CPN, IB) both converters classify the same first test images for 200 steps with the reference
 settings (IaF, spike count, model-based normalisation): ANNarchy as it is, annsnn's "reference" preset
-without and with calibration (its scale chosen on zoo.calibration_split(), training images only), and
+without and with calibration (its weight scaling chosen on zoo.calibration_split(), training images only), and
 with calibration and conv_trace=True (convolution and pooling layers fed a trace of the spikes, as
 ANNarchy's are). --reuse-annarchy takes ANNarchy's figures from an earlier run's JSON (its CNNs take
 about 2 s per image).
@@ -98,7 +98,7 @@ def run_annsnn(model, x, encoding, steps, x_cal, **options):
     started = time.perf_counter()
     predictions = conv.predict(x, steps, progress=False)
     return dict(predictions=[int(p) for p in predictions], seconds=time.perf_counter() - started,
-                model_scale=conv.calibration.get("model_scale"))
+                **{key: conv.calibration.get(key) for key in ("model_scale", "raw_weight_gain")})
 
 
 def _figures(result, y, n):

@@ -44,7 +44,7 @@ _EARLIER = dict(preset="annsnn", hidden_neuron="IF_subtract", fold_mean_pool=Fal
 #: behaves; the ablations add the recommended pipeline's methods one at a time.
 SETTINGS = {
     "reference": (dict(preset="reference"), False, "CPN, IaF, spike count, model-based (raw weights)"),
-    "reference+cal": (dict(preset="reference"), True, "the same, scale factor chosen on calibration data"),
+    "reference+cal": (dict(preset="reference"), True, "the same, weight scaling (model-based scale or raw-weight gain) chosen on calibration data"),
     "robust": (dict(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust"), True,
                "analog input, IF_subtract, robust normalisation (earlier annsnn recommendation)"),
     "+half": (dict(input_encoding="constant", hidden_neuron="IF_subtract", normalization="robust",

@@ -13,11 +13,13 @@ samples = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 (x_train, _), (x_test, y_test) = load_mnist()
 x, y = x_test[:samples].reshape(-1, 784) / 255.0, y_test[:samples]
 
-# The reference's settings; its scale factor is chosen by simulating 1,000 training images (never test ones)
+# The reference's settings; its weight scaling is chosen by simulating 1,000 training images (never test ones)
 conv = ANNtoSNNConverter(input_encoding="IB", hidden_neuron="IaF", read_out="spike_count")
 calibration = x_train[np.random.default_rng(0).permutation(len(x_train))[:1000]].reshape(-1, 784) / 255.0
 net = conv.load_keras_model(str(bundled_model_path("mlp")), calibration_data=calibration, show_info=True)
-print(f"scale chosen on calibration data: {conv.calibration['model_scale']}")
+chosen = conv.calibration
+print("chosen on calibration data:", f"model-based scale {chosen['model_scale']}" if chosen["raw_weight_gain"] is None
+      else f"the Keras weights times {chosen['raw_weight_gain']:.3g}")
 predictions = conv.predict(x, duration_per_sample=200)
 print(f"SNN accuracy on {samples} test images: {100 * np.mean(np.array(predictions) == y):.2f} %")
 
