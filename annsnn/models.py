@@ -25,10 +25,12 @@ IaF = Neuron(
 )
 
 
-def _counting(neuron, name):
-    """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs)."""
+def counting(neuron, name):
+    """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs); a
+    spike carrying a payload counts as its payload."""
+    count = "sc += " + (neuron.payload or "1")
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
-                  spike=neuron.spike, reset=neuron.reset + "; sc += " + (neuron.payload or "1"), name=name,
+                  spike=neuron.spike, reset=f"{neuron.reset}; {count}" if neuron.reset else count, name=name,
                   active=neuron.active, output=neuron.output, refractory=neuron.refractory, payload=neuron.payload,
                   payload_range=neuron.payload_range)
 
@@ -48,7 +50,7 @@ def with_spike_trace(neuron, tau=20.0):
 
 
 #: Output layer for spike-count read-outs: IaF that also counts its spikes in ``sc``.
-IaF_ReadOut = _counting(IaF, "IaF_ReadOut")
+IaF_ReadOut = counting(IaF, "IaF_ReadOut")
 
 #: Pure accumulator for the membrane-potential read-out: integrates its input, never spikes.
 #: Unlike the reference it has no lower bound, so v is exactly the summed input.
@@ -119,7 +121,7 @@ IF_signed = Neuron(
 )
 
 #: Output layer of IF_subtract networks for spike-count read-outs (counts its spikes in ``sc``).
-IF_subtract_ReadOut = _counting(IF_subtract, "IF_subtract_ReadOut")
+IF_subtract_ReadOut = counting(IF_subtract, "IF_subtract_ReadOut")
 
 #: Poisson input ("CPN"): spikes with probability rates*dt/1000 per step.
 Poisson = Neuron(

@@ -171,7 +171,7 @@ def test_max_pooling_of_payloads_adds_the_largest_to_what_other_projections_deli
 def test_spike_trace_and_counting_read_out_count_a_multi_spike_event_as_its_spikes():
     traced = models.with_spike_trace(models.IF_multispike, 20.0)
     assert traced.payload == "n" and "mask += n/mask_tau" in traced.reset
-    counting = models._counting(models.IF_multispike, "MultiCount")
+    counting = models.counting(models.IF_multispike, "MultiCount")
     assert counting.payload == "n" and "sc += n" in counting.reset
     with pytest.raises(annsnn.EquationError, match="cannot be combined with output"):
         annsnn.Neuron(parameters="x = 0.0", equations="q = x", spike="q > 0", output="q", payload="q", name="Both")

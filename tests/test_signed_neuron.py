@@ -170,6 +170,38 @@ def test_a_users_own_signed_neuron_is_refused_by_winner_pooling_by_its_range():
         ANNtoSNNConverter(hidden_neuron=burst, max_pool="winner")
 
 
+def test_a_hidden_neuron_whose_spikes_are_never_positive_is_refused():
+    """Calibration caps a layer's target rate at the largest payload: a range below zero would make
+    that cap negative, and such a neuron cannot carry a ReLU's output anyway."""
+    from annsnn import ANNtoSNNConverter
+    negative = annsnn.Neuron(parameters=models.IF_signed.parameters, equations=models.IF_signed.equations,
+                             spike=models.IF_signed.spike, reset=models.IF_signed.reset, payload="sign",
+                             payload_range=(-1, -0.5), name="OnlyNegative")
+    with pytest.raises(annsnn.ConversionError, match="'OnlyNegative' declares payload_range"):
+        ANNtoSNNConverter(hidden_neuron=negative, max_pool="count")
+
+
+def test_a_users_own_neuron_counts_at_the_output_with_its_own_dynamics():
+    """Spike-count read-outs use the hidden neuron's dynamics plus a counter: the built-in counters
+    for the built-in neurons, the user's neuron itself (here reset by subtraction) otherwise."""
+    from annsnn import ANNtoSNNConverter
+    builtin = {"IaF": "IaF_ReadOut", "IF_subtract": "IF_subtract_ReadOut", "IF_signed": "IF_subtract_ReadOut"}
+    for hidden, counter in builtin.items():
+        assert ANNtoSNNConverter(hidden_neuron=hidden, max_pool="count").read_out.neuron.name == counter
+    mine = annsnn.Neuron(parameters=models.IF_subtract.parameters, equations=models.IF_subtract.equations,
+                         spike=models.IF_subtract.spike, reset=models.IF_subtract.reset, name="MySubtract")
+    counter = ANNtoSNNConverter(hidden_neuron=mine, read_out="time_to_first_spike").read_out.neuron
+    assert counter.name == "MySubtract_ReadOut" and counter.reset == "v -= vt; sc += 1"
+    # 0.75 per step from 0: v = .75, 1.5, 1.25, 1.0, 1.75, 1.5, 1.25, 1.0 before each reset, so it fires
+    # at steps 2, 3, 5, 6, 7; IaF's reset to zero would fire at 2, 4, 6, 8 only
+    net = annsnn.Network(batch_size=1)
+    pop = net.create(1, counter)
+    pop.bias = 0.75
+    net.compile()
+    net.simulate(8)
+    assert pop.sc[0, 0] == 5
+
+
 def test_calibration_caps_signed_targets_at_one_spike_per_step(monkeypatch):
     """A signed neuron sends at most one threshold per step, so the rate calibration aims at is capped
     at vt (as for IF_subtract); a multi-spike neuron's is not. With the SNN's rate faked at exactly that

@@ -20,7 +20,7 @@ from .pool_folding import fold_mean_pooling
 from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
-from .readout import decide, make_readout
+from .readout import decide, make_readout, spike_counter
 from .recipe import NetworkRecipe
 from .rate_builder import RateSettings, build_rate_network
 from .ttfs import (DEFAULT_WINDOWS, RATE_ONLY, build_ttfs_network, check_simulation, check_window,
@@ -37,7 +37,6 @@ DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract, "IF_multispike": models.IF_multispike,
           "IF_signed": models.IF_signed}
 #: Hidden neurons that reset by subtraction: a spike-count read-out then subtracts too.
-SUBTRACTING = (models.IF_subtract, models.IF_multispike, models.IF_signed)
 NORMALIZATIONS = ("model", "data", "robust", None)
 CODINGS = ("rate", "ttfs")
 
@@ -147,6 +146,10 @@ class ANNtoSNNConverter:
                    f"sends negative spikes (its payload_range starts at {low:g})")
             raise ConversionError(f"hidden_neuron '{self.hidden_model.name}' {why}, which max_pool='winner' drops "
                                   "(a window passes its largest payload, at least 0); use max_pool='count'")
+        if self.hidden_model.max_payload <= 0:
+            raise ConversionError(f"hidden_neuron '{self.hidden_model.name}' declares payload_range "
+                                  f"{self.hidden_model.payload_range}: its spikes never carry a positive value, so "
+                                  "they cannot stand for a ReLU's output")
         if self.initial_potential and "v0" not in self.hidden_model.spec.attribute_names():
             raise ConversionError(f"initial_potential={self.initial_potential:g} needs a 'v0' parameter in hidden "
                                   f"neuron '{self.hidden_model.name}' (declare its membrane with init=v0)")
@@ -156,7 +159,7 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
         self.read_out = (make_ttfs_readout(read_out, self.ttfs_simulation) if coding == "ttfs"
-                         else make_readout(read_out, k, subtract=self.hidden_model in SUBTRACTING))
+                         else make_readout(read_out, k, spike_counter(self.hidden_model)))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)

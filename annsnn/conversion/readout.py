@@ -22,11 +22,25 @@ class ReadOut:
         return np.array(population.get(self.score)[:n_items], dtype=np.float64)
 
 
-def make_readout(mode, k=None, subtract=False):
-    """``subtract`` picks the reset-by-subtraction output neuron (for IF_subtract networks)."""
+#: Hidden neurons whose networks count at the output with reset by subtraction (measured on the zoo).
+SUBTRACTING = (models.IF_subtract, models.IF_multispike, models.IF_signed)
+
+
+def spike_counter(hidden):
+    """The output neuron of spike-count read-outs for networks of ``hidden`` neurons: the built-in
+    counters for the built-in neurons, a user's own neuron with a spike counter added otherwise (its
+    own reset and dynamics, not IaF's)."""
+    if hidden == models.IaF:
+        return models.IaF_ReadOut
+    if hidden in SUBTRACTING:
+        return models.IF_subtract_ReadOut
+    return models.counting(hidden, f"{hidden.name}_ReadOut")
+
+
+def make_readout(mode, k=None, counter=models.IaF_ReadOut):
+    """``counter``: the output neuron of the counting read-outs (spike_counter(hidden neuron))."""
     if mode not in READ_OUTS:
         raise ConversionError(f"unknown read_out '{mode}'; choose one of {', '.join(READ_OUTS)}")
-    counter = models.IF_subtract_ReadOut if subtract else models.IaF_ReadOut
     if mode == "membrane_potential":
         return ReadOut(mode, models.IaF_Acc, "v", None)
     if mode == "spike_count":
