@@ -27,10 +27,11 @@ IaF = Neuron(
 
 def counting(neuron, name):
     """``neuron`` that also counts its spikes in ``sc`` (the output layer of spike-count read-outs); a
-    spike carrying a payload counts as its payload."""
+    spike carrying a payload counts as its payload. The count goes on a line of its own: a reset may
+    end in a # comment."""
     count = "sc += " + (neuron.payload or "1")
     return Neuron(parameters=neuron.parameters, equations=neuron.equations + "\nsc = sc : init=0.0",
-                  spike=neuron.spike, reset=f"{neuron.reset}; {count}" if neuron.reset else count, name=name,
+                  spike=neuron.spike, reset=f"{neuron.reset}\n{count}" if neuron.reset else count, name=name,
                   active=neuron.active, output=neuron.output, refractory=neuron.refractory, payload=neuron.payload,
                   payload_range=neuron.payload_range)
 
@@ -41,7 +42,8 @@ def with_spike_trace(neuron, tau=20.0):
     convolution and pooling layers this trace instead of the spikes."""
     # a spike carrying a payload (multi-spike: its number of spikes) counts that many
     rise = f"{neuron.payload}/mask_tau" if neuron.payload else "1.0/mask_tau"
-    reset = f"{neuron.reset}; mask += {rise}" if neuron.reset else f"mask += {rise}"
+    # a new line, not "; ": a reset may end in a # comment
+    reset = f"{neuron.reset}\nmask += {rise}" if neuron.reset else f"mask += {rise}"
     return Neuron(parameters=f"{neuron.parameters}\nmask_tau = {float(tau)!r} : population",
                   equations=f"{neuron.equations}\ndmask/dt = -mask/mask_tau : init=0.0, unless_refractory",
                   spike=neuron.spike, reset=reset, name=f"{neuron.name}_trace", output=neuron.output,

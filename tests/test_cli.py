@@ -50,6 +50,19 @@ def test_start_up_notice_filter_keeps_every_other_line(capfd):
                                       "UserWarning: something\n")
 
 
+def test_start_up_notice_filter_loses_nothing_when_the_process_aborts():
+    """A fatal message printed just before TensorFlow aborts (a broken wheel, an unsupported CPU)
+    still reaches stderr: the lines pass through the sieve process as they come."""
+    code = ("import os\nfrom annsnn.conversion.keras_import import _without_start_up_notices\n"
+            "with _without_start_up_notices():\n"
+            "    os.write(2, b'I0000 00:00:1.5 port.cc:153] oneDNN custom operations are on.\\n')\n"
+            "    os.write(2, b'F0000 00:00:1.5 cpu.cc:1] this CPU lacks AVX\\n')\n"
+            "    os.abort()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "F0000 00:00:1.5 cpu.cc:1] this CPU lacks AVX" in out.stderr and "oneDNN" not in out.stderr
+
+
 def test_convert_writes_report_and_plots(tmp_path):
     out = annsnn("convert", MLP, "--samples", "500", "--out", str(tmp_path), "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]

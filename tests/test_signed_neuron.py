@@ -185,13 +185,14 @@ def test_a_users_own_neuron_counts_at_the_output_with_its_own_dynamics():
     """Spike-count read-outs use the hidden neuron's dynamics plus a counter: the built-in counters
     for the built-in neurons, the user's neuron itself (here reset by subtraction) otherwise."""
     from annsnn import ANNtoSNNConverter
-    builtin = {"IaF": "IaF_ReadOut", "IF_subtract": "IF_subtract_ReadOut", "IF_signed": "IF_subtract_ReadOut"}
+    builtin = {"IaF": "IaF_ReadOut", "IF_subtract": "IF_subtract_ReadOut", "IF_multispike": "IF_subtract_ReadOut",
+               "IF_signed": "IF_subtract_ReadOut"}
     for hidden, counter in builtin.items():
         assert ANNtoSNNConverter(hidden_neuron=hidden, max_pool="count").read_out.neuron.name == counter
     mine = annsnn.Neuron(parameters=models.IF_subtract.parameters, equations=models.IF_subtract.equations,
                          spike=models.IF_subtract.spike, reset=models.IF_subtract.reset, name="MySubtract")
     counter = ANNtoSNNConverter(hidden_neuron=mine, read_out="time_to_first_spike").read_out.neuron
-    assert counter.name == "MySubtract_ReadOut" and counter.reset == "v -= vt; sc += 1"
+    assert counter.name == "MySubtract_ReadOut" and counter.reset == "v -= vt\nsc += 1"
     # 0.75 per step from 0: v = .75, 1.5, 1.25, 1.0, 1.75, 1.5, 1.25, 1.0 before each reset, so it fires
     # at steps 2, 3, 5, 6, 7; IaF's reset to zero would fire at 2, 4, 6, 8 only
     net = annsnn.Network(batch_size=1)
@@ -200,6 +201,28 @@ def test_a_users_own_neuron_counts_at_the_output_with_its_own_dynamics():
     net.compile()
     net.simulate(8)
     assert pop.sc[0, 0] == 5
+
+
+def test_the_output_counter_of_a_users_neuron_handles_comments_sc_and_analog_neurons():
+    from annsnn import ANNtoSNNConverter
+    # a reset ending in a comment still counts (the count is on a line of its own)
+    commented = annsnn.Neuron(parameters=models.IaF.parameters, equations=models.IaF.equations, spike="v > vt",
+                              reset="v = vr  # back to rest", name="Commented")
+    net = annsnn.Network(batch_size=1)
+    pop = net.create(1, models.counting(commented, "CommentedCount"))
+    pop.bias = 0.75
+    net.compile()
+    net.simulate(8)
+    assert pop.sc[0, 0] == 4  # reset to rest: fires at steps 2, 4, 6, 8
+    # a neuron that already has 'sc' is refused, naming it
+    has_sc = annsnn.Neuron(parameters=models.IaF.parameters, equations=models.IaF.equations + "\nsc = sc : init=0",
+                           spike="v > vt", reset="v = vr", name="HasSc")
+    with pytest.raises(annsnn.ConversionError, match="'HasSc' declares 'sc'"):
+        ANNtoSNNConverter(hidden_neuron=has_sc, read_out="spike_count")
+    ANNtoSNNConverter(hidden_neuron=has_sc, read_out="membrane_potential")  # no counter needed
+    # a neuron that does not spike counts with IaF at the output, as before
+    analog = annsnn.Neuron(parameters="bias = 0.0", equations="r = max(g_exc + bias, 0.0)", output="r", name="Analog")
+    assert ANNtoSNNConverter(hidden_neuron=analog, read_out="spike_count").read_out.neuron.name == "IaF_ReadOut"
 
 
 def test_calibration_caps_signed_targets_at_one_spike_per_step(monkeypatch):

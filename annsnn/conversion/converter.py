@@ -20,7 +20,7 @@ from .pool_folding import fold_mean_pooling
 from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
 from .presets import DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
-from .readout import decide, make_readout, spike_counter
+from .readout import decide, make_readout
 from .recipe import NetworkRecipe
 from .rate_builder import RateSettings, build_rate_network
 from .ttfs import (DEFAULT_WINDOWS, RATE_ONLY, build_ttfs_network, check_simulation, check_window,
@@ -36,7 +36,6 @@ DEFAULT_BATCH = 256
 DEFAULT_DURATION = 1000  # steps per sample when predict/evaluate get none (rate coding; the reference's)
 HIDDEN = {"IaF": models.IaF, "IF_subtract": models.IF_subtract, "IF_multispike": models.IF_multispike,
           "IF_signed": models.IF_signed}
-#: Hidden neurons that reset by subtraction: a spike-count read-out then subtracts too.
 NORMALIZATIONS = ("model", "data", "robust", None)
 CODINGS = ("rate", "ttfs")
 
@@ -159,7 +158,7 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"{role} neuron '{model.name}' must have a '{needs}' "
                                       f"{'parameter' if needs == 'rates' else 'input'}")
         self.read_out = (make_ttfs_readout(read_out, self.ttfs_simulation) if coding == "ttfs"
-                         else make_readout(read_out, k, spike_counter(self.hidden_model)))
+                         else make_readout(read_out, k, self.hidden_model))
         if not (np.isfinite(max_f) and max_f > 0):
             raise ConversionError(f"max_f must be positive, got {max_f}")
         self.max_f = float(max_f)

@@ -28,21 +28,25 @@ SUBTRACTING = (models.IF_subtract, models.IF_multispike, models.IF_signed)
 
 def spike_counter(hidden):
     """The output neuron of spike-count read-outs for networks of ``hidden`` neurons: the built-in
-    counters for the built-in neurons, a user's own neuron with a spike counter added otherwise (its
-    own reset and dynamics, not IaF's)."""
-    if hidden == models.IaF:
-        return models.IaF_ReadOut
+    counters for the built-in neurons and for neurons that do not spike, a user's own spiking neuron
+    with a spike counter ``sc`` added otherwise (its own reset and dynamics, not IaF's)."""
     if hidden in SUBTRACTING:
         return models.IF_subtract_ReadOut
+    if hidden == models.IaF or not hidden.spiking:
+        return models.IaF_ReadOut
+    if "sc" in hidden.spec.attribute_names():
+        raise ConversionError(f"hidden_neuron '{hidden.name}' declares 'sc', which the spike-count read-out "
+                              "adds to it at the output layer to count spikes; rename it")
     return models.counting(hidden, f"{hidden.name}_ReadOut")
 
 
-def make_readout(mode, k=None, counter=models.IaF_ReadOut):
-    """``counter``: the output neuron of the counting read-outs (spike_counter(hidden neuron))."""
+def make_readout(mode, k=None, hidden=models.IaF):
+    """The read-out ``mode``; counting modes count with spike_counter(``hidden``), the hidden neuron."""
     if mode not in READ_OUTS:
         raise ConversionError(f"unknown read_out '{mode}'; choose one of {', '.join(READ_OUTS)}")
     if mode == "membrane_potential":
         return ReadOut(mode, models.IaF_Acc, "v", None)
+    counter = spike_counter(hidden)
     if mode == "spike_count":
         return ReadOut(mode, counter, "sc", None)
     if mode == "time_to_first_spike":
