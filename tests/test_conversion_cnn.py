@@ -80,6 +80,40 @@ def test_conv_trace_feeds_convolution_and_pooling_the_spike_trace(trained_cnn):
     assert result.snn_macs_per_sample[net.projections[0].name] > 0
 
 
+def test_reference_calibration_decides_between_spikes_and_the_trace(trained_cnn, monkeypatch):
+    """The reference preset's conv_trace="calibrate": with calibration data the scale search runs for
+    spikes and for the trace; the trace wins only when strictly better, and the choice is what a
+    rebuild from the recipe uses."""
+    from annsnn.conversion import calibration
+    model, x, _ = trained_cnn
+    # agreement looked up, not simulated: 0.8 with spikes, 0.9 with the trace at raw gain 1/2 only
+    monkeypatch.setattr(calibration, "agreement", lambda conv, x, duration, ref: 0.9 if conv.conv_trace and
+                        conv.factors[0] == 0.5 else 0.8)
+    conv = ANNtoSNNConverter(input_encoding="IB", seed=1)
+    assert (conv.conv_trace_search, conv.conv_trace) == (True, False)  # spikes until calibration decides
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:20], calibration_duration=20)
+    scores = conv.calibration["scale_agreement"]
+    assert {"raw x 0.5", "raw x 0.5 + trace", "4 + trace"} <= set(scores) and scores["raw x 0.5 + trace"] == 0.9
+    assert (conv.calibration["raw_weight_gain"], conv.calibration["conv_trace"]) == (0.5, True)
+    assert [p.graded for p in conv.projections] == ["mask"] * 4 + [None]  # built with the choice
+    assert conv.recipe().options["conv_trace"] is True
+    # a tie keeps the spikes (faster)
+    monkeypatch.setattr(calibration, "agreement", lambda conv, x, duration, ref: 0.8)
+    tie = ANNtoSNNConverter(input_encoding="IB", seed=1)
+    tie.load_keras_model(model, show_info=False, calibration_data=x[:20], calibration_duration=20)
+    assert tie.calibration["conv_trace"] is False and [p.graded for p in tie.projections] == [None] * 5
+
+
+def test_conv_trace_values_and_the_search_outside_model_normalisation():
+    assert not ANNtoSNNConverter(normalization="robust").conv_trace_search  # the preset's choice lapses
+    with pytest.raises(ConversionError, match="decided by the model-based scale search"):
+        ANNtoSNNConverter(normalization="robust", conv_trace="calibrate")
+    with pytest.raises(ConversionError, match="conv_trace must be True, False or 'calibrate'"):
+        ANNtoSNNConverter(conv_trace="yes")
+    assert not ANNtoSNNConverter(preset="annsnn").conv_trace_search
+    assert ANNtoSNNConverter(conv_trace=True).conv_trace and not ANNtoSNNConverter(conv_trace=False).conv_trace_search
+
+
 @pytest.mark.parametrize("layer, fragment", [
     (lambda: L.Conv2D(2, 3, dilation_rate=2, use_bias=False), "dilation_rate"),
     (lambda: L.Conv2D(2, 3, use_bias=False, activation="sigmoid"), "activation 'sigmoid'"),

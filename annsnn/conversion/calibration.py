@@ -38,15 +38,19 @@ SCALE_SEARCH_SAMPLES = 300
 @dataclass(frozen=True)
 class WeightScaling:
     """One candidate of the scale search: Diehl's model-based factors ``value / largest positive input
-    sum`` per layer (``family="model"``), or the Keras weights times ``value`` (``family="raw"``)."""
+    sum`` per layer (``family="model"``), or the Keras weights times ``value`` (``family="raw"``);
+    ``conv_trace``: convolution and pooling layers fed ANNarchy's spike trace instead of spikes."""
     family: str
     value: float
+    conv_trace: bool = False
 
     @property
     def label(self):
         if self.family == "model":
-            return f"{self.value:.3g}"
-        return "raw weights" if self.value == 1.0 else f"raw x {self.value:.3g}"
+            text = f"{self.value:.3g}"
+        else:
+            text = "raw weights" if self.value == 1.0 else f"raw x {self.value:.3g}"
+        return text + " + trace" if self.conv_trace else text
 
 
 def ann_decisions(activations):
@@ -76,40 +80,48 @@ def choose_model_scale(conv, x, reference, duration):
 
     Each family is searched alike: its coarse candidates (scales 1, 2, ... 64; gains 1/8 ... 2), then
     sqrt(2) either side of the best, and among equally good values the middle one wins: the middle of
-    a plateau is the choice least sensitive to the difference between calibration and test data. The
-    raw family replaces the model-based choice only when strictly better. Returns (WeightScaling,
-    {label: agreement}); ``conv`` is left built with the choice.
+    a plateau is the choice least sensitive to the difference between calibration and test data. With
+    ``conv.conv_trace_search`` and convolution or pooling layers, both families are searched again
+    with those layers fed ANNarchy's spike trace. A later search (raw after model-based, trace after
+    spikes: slower) replaces the choice only when strictly better. Returns (WeightScaling, {label:
+    agreement}); ``conv`` is left built with the choice.
     """
     # spread over the whole set: calibration data may come sorted by class
     pick = np.unique(np.linspace(0, len(x) - 1, min(len(x), SCALE_SEARCH_SAMPLES)).astype(np.int64))
     x, reference = x[pick], reference[pick]
     scores = {}
 
+    def build(scaling):
+        conv.factors = _scale_factors(conv, scaling)
+        conv.bias_factors = [factor * conv.bias_gain for factor in conv.factors]
+        conv.conv_trace = scaling.conv_trace
+        conv.rebuild()
+
     def score(scaling):
         if scaling not in scores:
-            conv.factors = _scale_factors(conv, scaling)
-            conv.bias_factors = [factor * conv.bias_gain for factor in conv.factors]
-            conv.rebuild()
+            build(scaling)
             scores[scaling] = agreement(conv, x, duration, reference)
         return scores[scaling]
 
-    def search(family, coarse):
-        candidates = [WeightScaling(family, value) for value in coarse]
+    def search(family, coarse, trace):
+        candidates = [WeightScaling(family, value, trace) for value in coarse]
         best_coarse = max(candidates, key=score)
         for value in (best_coarse.value / 2 ** 0.5, best_coarse.value * 2 ** 0.5):
-            score(WeightScaling(family, value))
-        tried = sorted((s for s in scores if s.family == family), key=lambda s: s.value)
+            score(WeightScaling(family, value, trace))
+        tried = sorted((s for s in scores if (s.family, s.conv_trace) == (family, trace)), key=lambda s: s.value)
         best = max(scores[s] for s in tried)
         plateau = [s for s in tried if scores[s] >= best - 0.5 / len(x)]
         return plateau[(len(plateau) - 1) // 2]
 
-    chosen = search("model", COARSE_SCALES)
-    raw = search("raw", RAW_GAINS)
-    if scores[raw] > scores[chosen]:
-        chosen = raw
-    conv.factors = _scale_factors(conv, chosen)
-    conv.bias_factors = [factor * conv.bias_gain for factor in conv.factors]
-    conv.rebuild()
+    has_trace_readers = any(plan.kind in ("conv", "pool") for plan in conv.plans)
+    traces = (False, True) if conv.conv_trace_search and has_trace_readers else (conv.conv_trace,)
+    chosen = None
+    for trace in traces:
+        for family, coarse in (("model", COARSE_SCALES), ("raw", RAW_GAINS)):
+            best = search(family, coarse, trace)
+            if chosen is None or scores[best] > scores[chosen]:
+                chosen = best
+    build(chosen)
     labels = {s.label: a for s, a in scores.items()}
     log.info("model-based normalisation: %s chosen on %d calibration samples at %d steps; agreement with the "
              "ANN: %s", chosen.label if chosen.family == "raw" else f"scale {chosen.label}", len(x), duration,

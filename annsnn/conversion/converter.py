@@ -18,7 +18,7 @@ from .source_model import format_of, keras_activations, open_model
 from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
 from .pool_folding import fold_mean_pooling
 from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
-from .presets import DEFAULT, PRESET_FIELDS, preset_options
+from .presets import CHOOSE_TRACE, DEFAULT, PRESET_FIELDS, preset_options
 from .outcome import Outcome
 from .readout import decide, make_readout
 from .recipe import NetworkRecipe
@@ -96,6 +96,13 @@ class ANNtoSNNConverter:
         if given["channel_wise"] is DEFAULT and normalization not in DATA_NORMALIZATIONS:
             # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
             channel_wise = False
+        if conv_trace == CHOOSE_TRACE and normalization != "model":
+            if given["conv_trace"] is not DEFAULT:
+                raise ConversionError(f"conv_trace={CHOOSE_TRACE!r} is decided by the model-based scale search; "
+                                      f"with normalization={normalization!r} pass conv_trace=True or False")
+            conv_trace = False  # the preset's search does not apply to another normalisation
+        if not (isinstance(conv_trace, bool) or conv_trace == CHOOSE_TRACE):
+            raise ConversionError(f"conv_trace must be True, False or {CHOOSE_TRACE!r}, got {conv_trace!r}")
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
@@ -122,7 +129,9 @@ class ANNtoSNNConverter:
             raise ConversionError(f"initial_potential is a fraction of the threshold in [0, 1), got {initial_potential}")
         self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
         self.calibrate_potential, self.channel_wise = bool(calibrate_potential), bool(channel_wise)
-        self.conv_trace, self.fold_mean_pool = bool(conv_trace), bool(fold_mean_pool)
+        # CHOOSE_TRACE: spikes until calibration data lets the scale search try the trace as well
+        self.conv_trace_search = conv_trace == CHOOSE_TRACE
+        self.conv_trace, self.fold_mean_pool = conv_trace is True, bool(fold_mean_pool)
         for option in ("calibrate_bias", "calibrate_potential", "channel_wise"):
             if getattr(self, option) and normalization not in DATA_NORMALIZATIONS:
                 raise ConversionError(f"{option} needs normalization 'data' or 'robust', got {normalization!r} "
@@ -245,6 +254,9 @@ class ANNtoSNNConverter:
             self.calibration.update(model_scale=scaling.value if scaling.family == "model" else None,
                                     raw_weight_gain=scaling.value if scaling.family == "raw" else None,
                                     scale_agreement=scores, scale_duration=duration)
+            if self.conv_trace_search:  # decided: a rebuild (recipe, worker) uses the choice
+                self.options["conv_trace"] = self.conv_trace = scaling.conv_trace
+                self.calibration["conv_trace"] = scaling.conv_trace
         if self.calibrate_bias or self.calibrate_potential:
             what = "calibrate_bias" if self.calibrate_bias else "calibrate_potential"
             if x is None:

@@ -1,7 +1,8 @@
 """Named converter settings: ``ANNtoSNNConverter(preset="annsnn")``.
 
 * ``"reference"``: ANNarchy's converter as it behaves (CPN input, IaF reset to zero, model-based
-  normalisation, spike-count read-out); calibration data, when given, chooses its scale factor.
+  normalisation, spike-count read-out); calibration data, when given, chooses its weight scaling and
+  whether convolution and pooling layers receive spikes or ANNarchy's trace of them.
 * ``"annsnn"``: the recommended low-latency pipeline, chosen on the fidelity zoo
   (benchmarks/fidelity.py, README "Fidelity"): analog input, reset by subtraction (Rueckauer et al.
   2017) with signed spikes that take back earlier ones when later input cancels them (Wang et al.,
@@ -34,11 +35,15 @@ class _Default:
 
 DEFAULT = _Default()
 
+#: conv_trace's third value: convolution and pooling layers receive spikes, unless the model-based
+#: scale search on calibration data finds that ANNarchy's spike trace agrees better with the ANN.
+CHOOSE_TRACE = "calibrate"
+
 #: The converter options a preset sets: the reference converter's defaults.
 REFERENCE = dict(input_encoding="CPN", hidden_neuron="IaF", read_out="spike_count", normalization="model",
                  percentile=99.9, initial_potential=0.0, calibrate_bias=False, propagation="next_step",
                  max_pool="winner", channel_wise=False, calibrate_potential=False,
-                 conv_trace=False, fold_mean_pool=False)
+                 conv_trace=CHOOSE_TRACE, fold_mean_pool=False)
 PRESET_FIELDS = tuple(REFERENCE)
 
 PRESETS = {
@@ -46,7 +51,7 @@ PRESETS = {
     "annsnn": dict(REFERENCE, input_encoding="constant", hidden_neuron="IF_signed",
                    read_out="membrane_potential", normalization="robust", percentile=99.9, initial_potential=0.5,
                    calibrate_bias=True, propagation="same_step", max_pool="count", channel_wise=True,
-                   fold_mean_pool=True),
+                   conv_trace=False, fold_mean_pool=True),
 }
 
 
