@@ -7,9 +7,9 @@ The peer is installed from PyPI into its own virtual environment (benchmarks/.pe
 git; never by CI): ANNarchy 5.0.4.1 and the TensorFlow this environment has. For each model and input
 encoding (CPN, IB) both converters classify the same first test images for 200 steps with the reference
 settings (IaF, spike count, model-based normalisation): ANNarchy as it is, annsnn's "reference" preset
-without and with calibration (its weight scaling chosen on zoo.calibration_split(), training images only), and
-with calibration and conv_trace=True (convolution and pooling layers fed a trace of the spikes, as
-ANNarchy's are). --reuse-annarchy takes ANNarchy's figures from an earlier run's JSON (its CNNs take
+without and with calibration (its weight scaling, and for CNNs whether convolution and pooling layers get
+spikes or ANNarchy's trace of them, chosen on zoo.calibration_split(), training images only), and with
+calibration and conv_trace=True (the trace forced, as ANNarchy's converter always uses it). --reuse-annarchy takes ANNarchy's figures from an earlier run's JSON (its CNNs take
 about 2 s per image).
 ANNarchy runs in a subprocess of its own environment; speeds are measured in the same run, so their ratio
 is what to read (the machine is noisy). Writes benchmarks/results/annarchy_side_by_side.json.
@@ -98,7 +98,7 @@ def run_annsnn(model, x, encoding, steps, x_cal, **options):
     started = time.perf_counter()
     predictions = conv.predict(x, steps, progress=False)
     return dict(predictions=[int(p) for p in predictions], seconds=time.perf_counter() - started,
-                **{key: conv.calibration.get(key) for key in ("model_scale", "raw_weight_gain")})
+                **{key: conv.calibration.get(key) for key in ("model_scale", "raw_weight_gain", "conv_trace")})
 
 
 def _figures(result, y, n):
