@@ -31,6 +31,8 @@ def _converter_options(args):
     chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name, None) is not None}
     if args.no_bias_calibration and args.coding == "rate":  # TTFS has no bias calibration to skip
         chosen["calibrate_bias"] = False
+    if getattr(args, "nir", None) and args.coding == "rate":  # NIR's nodes cannot state ANNarchy's trace
+        chosen["conv_trace"] = False
     return dict(chosen, preset=args.preset, coding=args.coding, ttfs_window=args.ttfs_window,
                 ttfs_simulation=args.ttfs_simulation)
 

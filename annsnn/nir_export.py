@@ -160,6 +160,10 @@ def _node_names(network):
 def network_to_nir(network, input_neuron=None):
     """The NIR graph of a Network built like the converter's (see the module docstring)."""
     nir = _nir()
+    traced = [proj.name for proj in network.projections if proj.graded == "mask"]
+    if traced:
+        raise ConversionError(f"projections {', '.join(traced)} send ANNarchy's spike trace (conv_trace), which "
+                              "NIR's nodes cannot state; convert with conv_trace=False")
     inputs = [p for p in network.populations if p.neuron.name in INPUT_NEURONS]
     if len(inputs) != 1 or inputs[0] is not network.populations[0]:
         raise ConversionError("NIR export needs exactly one input population, created first "

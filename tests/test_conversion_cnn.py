@@ -104,12 +104,35 @@ def test_reference_calibration_decides_between_spikes_and_the_trace(trained_cnn,
     assert tie.calibration["conv_trace"] is False and [p.graded for p in tie.projections] == [None] * 5
 
 
+def test_the_trace_choice_is_made_again_per_load_and_skips_analog_input(trained_cnn, monkeypatch):
+    from annsnn.conversion import calibration
+    from annsnn.nir_export import network_to_nir
+    model, x, _ = trained_cnn
+    monkeypatch.setattr(calibration, "agreement", lambda conv, x, duration, ref: 0.9 if conv.conv_trace else 0.8)
+    conv = ANNtoSNNConverter(input_encoding="IB", seed=1)
+    conv.load_keras_model(model, show_info=False, calibration_data=x[:20], calibration_duration=20)
+    assert conv.calibration["conv_trace"] is True
+    pytest.importorskip("nir")
+    with pytest.raises(ConversionError, match="ANNarchy's spike trace"):
+        network_to_nir(conv.network)
+    # loaded again without calibration data: spikes, as a fresh converter would
+    conv.load_keras_model(model, show_info=False)
+    assert "conv_trace" not in conv.calibration and [p.graded for p in conv.projections] == [None] * 5
+    assert conv.recipe().options["conv_trace"] == "calibrate"
+    # analog input is a value every step already: only the spiking layers read by a convolution get a trace
+    analog = ANNtoSNNConverter(input_encoding="constant", seed=1)
+    analog.load_keras_model(model, show_info=False, calibration_data=x[:20], calibration_duration=20)
+    assert analog.calibration["conv_trace"] is True
+    assert [p.graded for p in analog.projections] == ["r"] + ["mask"] * 3 + [None]
+
+
 def test_conv_trace_values_and_the_search_outside_model_normalisation():
     assert not ANNtoSNNConverter(normalization="robust").conv_trace_search  # the preset's choice lapses
     with pytest.raises(ConversionError, match="decided by the model-based scale search"):
         ANNtoSNNConverter(normalization="robust", conv_trace="calibrate")
     with pytest.raises(ConversionError, match="conv_trace must be True, False or 'calibrate'"):
         ANNtoSNNConverter(conv_trace="yes")
+    assert ANNtoSNNConverter(conv_trace=np.True_).conv_trace is True  # numpy booleans as before
     assert not ANNtoSNNConverter(preset="annsnn").conv_trace_search
     assert ANNtoSNNConverter(conv_trace=True).conv_trace and not ANNtoSNNConverter(conv_trace=False).conv_trace_search
 

@@ -11,7 +11,7 @@ from annsnn.nir_import import import_nir  # noqa: E402
 
 
 #: NIR's IF has no signed spikes: the recommended preset exports with IF_subtract in place of IF_signed
-_EXPORTABLE = {"annsnn": dict(hidden_neuron="IF_subtract"), "reference": {}}
+_EXPORTABLE = {"annsnn": dict(hidden_neuron="IF_subtract"), "reference": dict(conv_trace=False)}
 
 
 def run(net, x, steps, input_name):

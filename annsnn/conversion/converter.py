@@ -101,8 +101,10 @@ class ANNtoSNNConverter:
                 raise ConversionError(f"conv_trace={CHOOSE_TRACE!r} is decided by the model-based scale search; "
                                       f"with normalization={normalization!r} pass conv_trace=True or False")
             conv_trace = False  # the preset's search does not apply to another normalisation
-        if not (isinstance(conv_trace, bool) or conv_trace == CHOOSE_TRACE):
-            raise ConversionError(f"conv_trace must be True, False or {CHOOSE_TRACE!r}, got {conv_trace!r}")
+        if not (isinstance(conv_trace, str) and conv_trace == CHOOSE_TRACE):
+            if isinstance(conv_trace, str) or conv_trace not in (True, False):
+                raise ConversionError(f"conv_trace must be True, False or {CHOOSE_TRACE!r}, got {conv_trace!r}")
+            conv_trace = bool(conv_trace)
         # seed=None draws one now, so every rebuild of this converter (other batch sizes, workers) shares it.
         seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed) % 2 ** 64
         # What a worker needs to rebuild this converter (see recipe()).
@@ -226,6 +228,8 @@ class ANNtoSNNConverter:
         self.plans, self.keras_model = plans, self.source.model if format == "keras" else None
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         self.bias_corrections, self.potential_corrections, self.calibration = {}, {}, {}
+        if self.conv_trace_search:  # undecided again: a converter loaded twice must not keep the last choice
+            self.conv_trace, self.options["conv_trace"] = False, CHOOSE_TRACE
         x = activations = None
         if self.coding == "ttfs" and calibration_duration is not None:
             raise ConversionError("calibration_duration applies to rate coding only: coding='ttfs' simulates "
