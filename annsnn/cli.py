@@ -259,7 +259,8 @@ def run_convert(args):
                     normalization=conv.options["normalization"],
                     initial_potential=conv.initial_potential, calibrate_bias=conv.calibrate_bias,
                     channel_wise=conv.channel_wise, calibrate_potential=conv.calibrate_potential,
-                    propagation=conv.propagation, calibration_samples=0 if calibration is None else len(calibration),
+                    propagation=conv.propagation, conv_trace=conv.conv_trace,  # as built (after any choice)
+                    calibration_samples=0 if calibration is None else len(calibration),
                     calibration=conv.calibration, duration=duration,
                     scale_factor=_scale_factor(args.scale_factor), seed=args.seed,
                     cluster=args.scheduler or (f"LocalCluster of {args.workers} workers" if args.workers else None))

@@ -9,8 +9,9 @@ encoding (CPN, IB) both converters classify the same first test images for 200 s
 settings (IaF, spike count, model-based normalisation): ANNarchy as it is, annsnn's "reference" preset
 without and with calibration (its weight scaling, and for CNNs whether convolution and pooling layers get
 spikes or ANNarchy's trace of them, chosen on zoo.calibration_split(), training images only), and with
-calibration and conv_trace=True (the trace forced, as ANNarchy's converter always uses it). --reuse-annarchy takes ANNarchy's figures from an earlier run's JSON (its CNNs take
-about 2 s per image).
+calibration and conv_trace=True (the trace forced, as ANNarchy's converter always uses it).
+--reuse-annarchy takes ANNarchy's figures from an earlier run's JSON (its CNNs take about 2 s per image);
+the committed JSON joins two runs by hand (see its note), a new run writes this script's own layout.
 ANNarchy runs in a subprocess of its own environment; speeds are measured in the same run, so their ratio
 is what to read (the machine is noisy). Writes benchmarks/results/annarchy_side_by_side.json.
 """
