@@ -296,8 +296,15 @@ def test_a_run_far_from_the_calibration_duration_says_how_to_calibrate_for_it(bi
         conv.predict(x_test[:4], 24, progress=False)
         assert "calibration_duration" not in caplog.text  # within a factor of two
         conv.predict(x_test[:4], 64, progress=False)
-    assert "ran 16 steps per sample and this run 64" in caplog.text
+    assert "bias calibration ran 16 steps per sample and this run 64" in caplog.text
     assert "calibration_duration=64" in caplog.text
+    # the reference's scale search (its choice of scaling and trace depends on the duration) says so too
+    reference = ANNtoSNNConverter(input_encoding="IB", seed=1)
+    reference.load_keras_model(model, show_info=False, calibration_data=x[:20], calibration_duration=20)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="annsnn.conversion"):
+        reference.predict(x_test[:4], 100, progress=False)
+    assert "the scale search ran 20 steps per sample and this run 100" in caplog.text
 
 
 # -- QCFS ------------------------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ def test_conv_trace_values_and_the_search_outside_model_normalisation():
         ANNtoSNNConverter(normalization="robust", conv_trace="calibrate")
     with pytest.raises(ConversionError, match="conv_trace must be True, False or 'calibrate'"):
         ANNtoSNNConverter(conv_trace="yes")
+    with pytest.raises(ConversionError, match="unknown normalization 'bogus'"):
+        ANNtoSNNConverter(conv_trace="calibrate", normalization="bogus")
     assert ANNtoSNNConverter(conv_trace=np.True_).conv_trace is True  # numpy booleans as before
     assert not ANNtoSNNConverter(preset="annsnn").conv_trace_search
     assert ANNtoSNNConverter(conv_trace=True).conv_trace and not ANNtoSNNConverter(conv_trace=False).conv_trace_search

@@ -96,7 +96,7 @@ class ANNtoSNNConverter:
         if given["channel_wise"] is DEFAULT and normalization not in DATA_NORMALIZATIONS:
             # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
             channel_wise = False
-        if conv_trace == CHOOSE_TRACE and normalization != "model":
+        if conv_trace == CHOOSE_TRACE and normalization != "model" and normalization in NORMALIZATIONS:
             if given["conv_trace"] is not DEFAULT:
                 raise ConversionError(f"conv_trace={CHOOSE_TRACE!r} is decided by the model-based scale search; "
                                       f"with normalization={normalization!r} pass conv_trace=True or False")
@@ -462,11 +462,13 @@ class ANNtoSNNConverter:
     def _hint_calibration_duration(self, duration):
         # a bias corrected at 32 steps also corrects the start-up deficit of 32-step runs, which longer runs
         # no longer have (zoo: calibrating at 128 moved the three T = 128 misses within 0.1 of the ANN)
-        calibrated = self.calibration.get("bias_duration")
-        if calibrated and self.calibrate_bias and not 0.5 <= duration / calibrated <= 2.0:
-            log.info("bias calibration ran %d steps per sample and this run %d: a run follows the ANN most "
-                     "closely when calibrated at its own duration (load_keras_model(..., calibration_duration=%d))",
-                     calibrated, duration, duration)
+        # the same for the model-based scale search, whose choice (trace included) depends on the duration
+        for what, key in (("bias calibration", "bias_duration"), ("the scale search", "scale_duration")):
+            calibrated = self.calibration.get(key)
+            if calibrated and not 0.5 <= duration / calibrated <= 2.0:
+                log.info("%s ran %d steps per sample and this run %d: a run follows the ANN most closely when "
+                         "calibrated at its own duration (load_keras_model(..., calibration_duration=%d))",
+                         what, calibrated, duration, duration)
 
     def run_here(self, x, y, duration, first_id=0, progress=False, on_chunk=None):
         """run() in this process, samples numbered from ``first_id`` (a Dask worker runs its chunks so)."""
