@@ -37,6 +37,17 @@ def _converter_options(args):
                 ttfs_simulation=args.ttfs_simulation)
 
 
+def _scaling_chosen(calibration):
+    """What the reference's scale search chose, in words; None where it did not run."""
+    if calibration.get("scale_duration") is None:
+        return None
+    gain, scale = calibration.get("raw_weight_gain"), calibration.get("model_scale")
+    text = f"the Keras weights x {gain:.3g}" if scale is None else f"model-based scale {scale:.3g}"
+    if "conv_trace" in calibration:
+        text += ", convolutions fed " + ("ANNarchy's spike trace" if calibration["conv_trace"] else "spikes")
+    return f"{text} (at {calibration['scale_duration']} steps)"
+
+
 def _needs_calibration(conv):
     """'ttfs', True (rate settings that calibrate) or False: what _calibration_samples needs to say."""
     return "ttfs" if conv.coding == "ttfs" else conv.calibrate_bias or conv.normalization in ("data", "robust")
@@ -244,6 +255,9 @@ def run_convert(args):
                     batch_size=args.batch_size, calibration_data=calibration,
                     calibration_duration=_calibration_duration(conv, duration, calibration))
     print(format_table(layer_table(conv)))
+    chosen = _scaling_chosen(conv.calibration)
+    if chosen:
+        print(f"annsnn: calibration chose {chosen}")
     if args.nir:
         from annsnn.nir_export import export_nir
         export_nir(conv, args.nir)

@@ -116,6 +116,10 @@ def test_convert_calibrates_on_the_training_array_of_an_npz_never_on_its_test_sa
     settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
     assert settings["calibration_samples"] == 100 and settings["duration"] == 120
     assert settings["calibration"]["scale_duration"] == 120  # calibrated at the run's own duration
+    chosen = settings["calibration"]
+    expected = (f"model-based scale {chosen['model_scale']:.3g}" if chosen["raw_weight_gain"] is None
+                else f"the Keras weights x {chosen['raw_weight_gain']:.3g}")
+    assert f"annsnn: calibration chose {expected} (at 120 steps)" in out.stdout  # an MLP: nothing to trace
     np.savez(tmp_path / "test_only.npz", x=x_test[:50], y=y_test[:50])
     missing = annsnn("convert", MLP, "--data", str(tmp_path / "test_only.npz"), "--out", str(tmp_path / "m"))
     assert missing.returncode == 1 and "no x_train or x_calibration" in missing.stderr

@@ -258,7 +258,8 @@ class ANNtoSNNConverter:
             self.calibration.update(model_scale=scaling.value if scaling.family == "model" else None,
                                     raw_weight_gain=scaling.value if scaling.family == "raw" else None,
                                     scale_agreement=scores, scale_duration=duration)
-            if self.conv_trace_search:  # decided: a rebuild (recipe, worker) uses the choice
+            if self.conv_trace_search and any(plan.kind in ("conv", "pool") for plan in plans):
+                # decided (where there is a layer to trace): a rebuild (recipe, worker) uses the choice
                 self.options["conv_trace"] = self.conv_trace = scaling.conv_trace
                 self.calibration["conv_trace"] = scaling.conv_trace
         if self.calibrate_bias or self.calibrate_potential:
