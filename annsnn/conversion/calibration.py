@@ -53,6 +53,12 @@ class WeightScaling:
         return text + " + trace" if self.conv_trace else text
 
 
+def traceable(plans):
+    """Whether any layer of ``plans`` reads its input through a convolution or pooling, the layers that
+    conv_trace feeds a spike trace: only then is there a choice between spikes and the trace."""
+    return any(plan.kind in ("conv", "pool") for plan in plans)
+
+
 def ann_decisions(activations):
     """The ANN's class per calibration sample (the last plan's activation, logits for softmax)."""
     return np.asarray(activations[-1]).reshape(len(activations[-1]), -1).argmax(axis=1)
@@ -113,8 +119,7 @@ def choose_model_scale(conv, x, reference, duration):
         plateau = [s for s in tried if scores[s] >= best - 0.5 / len(x)]
         return plateau[(len(plateau) - 1) // 2]
 
-    has_trace_readers = any(plan.kind in ("conv", "pool") for plan in conv.plans)
-    traces = (False, True) if conv.conv_trace_search and has_trace_readers else (conv.conv_trace,)
+    traces = (False, True) if conv.conv_trace_search and traceable(conv.plans) else (conv.conv_trace,)
     chosen = None
     for trace in traces:
         for family, coarse in (("model", COARSE_SCALES), ("raw", RAW_GAINS)):

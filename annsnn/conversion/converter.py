@@ -15,7 +15,7 @@ from annsnn.progress import progress_bar
 
 from .keras_graph import fused_into_add
 from .source_model import format_of, keras_activations, open_model
-from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain
+from .calibration import ann_decisions, calibrate_biases, choose_model_scale, encoding_gain, traceable
 from .pool_folding import fold_mean_pooling
 from .normalization import DATA_NORMALIZATIONS, data_based_factors, format_factor, model_based_factors, weight_factor
 from .presets import CHOOSE_TRACE, DEFAULT, PRESET_FIELDS, preset_options
@@ -96,12 +96,13 @@ class ANNtoSNNConverter:
         if given["channel_wise"] is DEFAULT and normalization not in DATA_NORMALIZATIONS:
             # a preset's channel-wise scales refine its data normalisation; with another one they do not apply
             channel_wise = False
-        if conv_trace == CHOOSE_TRACE and normalization != "model" and normalization in NORMALIZATIONS:
+        choose_trace = isinstance(conv_trace, str) and conv_trace == CHOOSE_TRACE
+        if choose_trace and normalization != "model" and normalization in NORMALIZATIONS:
             if given["conv_trace"] is not DEFAULT:
                 raise ConversionError(f"conv_trace={CHOOSE_TRACE!r} is decided by the model-based scale search; "
                                       f"with normalization={normalization!r} pass conv_trace=True or False")
-            conv_trace = False  # the preset's search does not apply to another normalisation
-        if not (isinstance(conv_trace, str) and conv_trace == CHOOSE_TRACE):
+            conv_trace, choose_trace = False, False  # the preset's search does not apply to another normalisation
+        if not choose_trace:
             if isinstance(conv_trace, str) or conv_trace not in (True, False):
                 raise ConversionError(f"conv_trace must be True, False or {CHOOSE_TRACE!r}, got {conv_trace!r}")
             conv_trace = bool(conv_trace)
@@ -132,8 +133,8 @@ class ANNtoSNNConverter:
         self.initial_potential, self.calibrate_bias = float(initial_potential), bool(calibrate_bias)
         self.calibrate_potential, self.channel_wise = bool(calibrate_potential), bool(channel_wise)
         # CHOOSE_TRACE: spikes until calibration data lets the scale search try the trace as well
-        self.conv_trace_search = conv_trace == CHOOSE_TRACE
-        self.conv_trace, self.fold_mean_pool = conv_trace is True, bool(fold_mean_pool)
+        self.conv_trace_search = choose_trace
+        self.conv_trace, self.fold_mean_pool = not choose_trace and conv_trace, bool(fold_mean_pool)
         for option in ("calibrate_bias", "calibrate_potential", "channel_wise"):
             if getattr(self, option) and normalization not in DATA_NORMALIZATIONS:
                 raise ConversionError(f"{option} needs normalization 'data' or 'robust', got {normalization!r} "
@@ -258,7 +259,7 @@ class ANNtoSNNConverter:
             self.calibration.update(model_scale=scaling.value if scaling.family == "model" else None,
                                     raw_weight_gain=scaling.value if scaling.family == "raw" else None,
                                     scale_agreement=scores, scale_duration=duration)
-            if self.conv_trace_search and any(plan.kind in ("conv", "pool") for plan in plans):
+            if self.conv_trace_search and traceable(plans):
                 # decided (where there is a layer to trace): a rebuild (recipe, worker) uses the choice
                 self.options["conv_trace"] = self.conv_trace = scaling.conv_trace
                 self.calibration["conv_trace"] = scaling.conv_trace

@@ -56,10 +56,10 @@ def build_rate_network(plans, settings, factors, bias_factors, lambdas, bias_cor
         last = index == len(plans) - 1
         neuron = settings.input_model if plan.kind == "input" else settings.read_out.neuron if last \
             else settings.hidden_model
+        # what a convolution or pooling reader receives; analog input is a value every step already
         if settings.conv_trace and neuron.spiking and any(p.kind in ("conv", "pool") and plan.name in p.inputs
                                                           for p in plans):
-            neuron = models.with_spike_trace(neuron)  # what its convolution or pooling reader receives (analog
-            # input is already a value every step)
+            neuron = models.with_spike_trace(neuron)
         pop = net.create(plan.shape, neuron, name=plan.name)
         pops[plan.name] = pop
         if plan.kind != "input":
